@@ -1,0 +1,53 @@
+"""The ASGI application: routers, error handlers, the body limit, and the database handle."""
+
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from audience import __version__
+from audience.apps.routes import router as apps_router
+from audience.attributes.routes import router as attribute_definitions_router
+from audience.auth.dependencies import Db
+from audience.auth.routes import router as api_keys_router
+from audience.config import Settings, get_settings
+from audience.db import Database, make_engine
+from audience.errors import install_error_handlers
+from audience.installations.routes import router as installations_router
+from audience.limits import BodySizeLimit
+
+ROUTERS = (
+    apps_router,
+    api_keys_router,
+    attribute_definitions_router,
+    installations_router,
+)
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Audience",
+        version=__version__,
+        description="Self-hosted mobile audience profiling: installations, persons, events, "
+        "segments. See SPEC.md for the contract.",
+    )
+    app.state.settings = settings
+    app.state.db = database or Database(make_engine(settings.database_url, settings.db_pool_size))
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz(db: Db) -> dict[str, Any]:
+        with db.read() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__, "database": db.dialect}
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (each worker process builds its own app and pool)."""
+    return create_app()

@@ -1,0 +1,1 @@
+"""Applications: the mobile apps registered in the server, each with its credential."""

@@ -1,0 +1,1 @@
+"""Custom attribute definitions and the typed validation of their values (SPEC §4)."""

@@ -1,0 +1,1 @@
+"""Credentials: server API keys (hashed, scoped, revocable) and application codes."""

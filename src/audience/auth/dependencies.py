@@ -1,0 +1,84 @@
+"""FastAPI dependencies that turn the ``Authorization: App <credential>`` header into a caller."""
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+
+from audience.apps import queries as app_queries
+from audience.auth.principals import ApiKeyPrincipal, AppPrincipal
+from audience.auth.service import authenticate_key
+from audience.db import Database
+from audience.errors import ApiError
+
+_authorization = APIKeyHeader(
+    name="Authorization",
+    auto_error=False,
+    description="`App <apiKey>` for the server API, `App <applicationCode>` for the mobile API",
+)
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+Db = Annotated[Database, Depends(get_db)]
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "UNAUTHORIZED", message)
+
+
+def authenticate(
+    db: Db, authorization: Annotated[str | None, Depends(_authorization)]
+) -> ApiKeyPrincipal | AppPrincipal:
+    """Whoever the credential names; an API key or an application code, told apart by prefix."""
+    if not authorization:
+        raise _unauthorized("Missing Authorization header")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme != "App" or not token:
+        raise _unauthorized("Authorization must be 'App <credential>'")
+    with db.read() as conn:
+        if token.startswith("ak_"):
+            key = authenticate_key(conn, token)
+            if key is not None:
+                return key
+        else:
+            row = app_queries.find_by_code(conn, token)
+            if row is not None:
+                return AppPrincipal(
+                    id=row.id,
+                    application_code=row.application_code,
+                    require_user_jwt=row.require_user_jwt,
+                    jwt_secret=row.jwt_secret,
+                )
+    raise _unauthorized("Invalid or revoked credential")
+
+
+Credential = Annotated[ApiKeyPrincipal | AppPrincipal, Depends(authenticate)]
+
+
+def require_key(scope: str) -> Callable[[ApiKeyPrincipal | AppPrincipal], ApiKeyPrincipal]:
+    def dependency(credential: Credential) -> ApiKeyPrincipal:
+        if not isinstance(credential, ApiKeyPrincipal):
+            raise ApiError(403, "FORBIDDEN", "This endpoint needs a server API key")
+        if not credential.allows(scope):
+            raise ApiError(403, "FORBIDDEN", f"This API key lacks the '{scope}' scope")
+        return credential
+
+    return dependency
+
+
+def mobile_app(credential: Credential) -> AppPrincipal:
+    if not isinstance(credential, AppPrincipal):
+        raise ApiError(403, "FORBIDDEN", "This endpoint needs an application code")
+    return credential
+
+
+ReadKey = Annotated[ApiKeyPrincipal, Depends(require_key("read"))]
+WriteKey = Annotated[ApiKeyPrincipal, Depends(require_key("write"))]
+AdminKey = Annotated[ApiKeyPrincipal, Depends(require_key("admin"))]
+MobileApp = Annotated[AppPrincipal, Depends(mobile_app)]

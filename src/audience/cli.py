@@ -1,0 +1,84 @@
+"""The ``audience`` command: serve, migrate, and bootstrap applications and API keys."""
+
+import json
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from audience.apps.service import create_app as create_application
+from audience.auth.service import create_key, ensure_bootstrap_key
+from audience.config import get_settings
+from audience.db import Database, make_migration_engine
+from audience.migrate import upgrade
+
+app = typer.Typer(help="Audience: self-hosted mobile audience profiling.", no_args_is_help=True)
+apps_cli = typer.Typer(help="Manage applications.", no_args_is_help=True)
+keys_cli = typer.Typer(help="Manage server API keys.", no_args_is_help=True)
+app.add_typer(apps_cli, name="apps")
+app.add_typer(keys_cli, name="api-keys")
+
+
+def _database() -> Database:
+    return Database(make_migration_engine(get_settings().database_url))
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    applied = upgrade(get_settings().database_url)
+    typer.echo("migrated" if applied else "already up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Migrate a new or outdated database, then serve the HTTP API."""
+    settings = get_settings()
+    upgrade(settings.database_url)
+    if settings.admin_key:
+        db = _database()
+        with db.write() as conn:
+            ensure_bootstrap_key(conn, settings.admin_key)
+        db.engine.dispose()
+    uvicorn.run(
+        "audience.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@apps_cli.command("create")
+def apps_create(
+    name: str,
+    require_user_jwt: Annotated[bool, typer.Option("--require-user-jwt")] = False,
+) -> None:
+    """Create an application; prints its applicationCode and JWT secret (shown only now)."""
+    upgrade(get_settings().database_url)
+    db = _database()
+    with db.write() as conn:
+        created = create_application(conn, name, require_user_jwt)
+    typer.echo(json.dumps(created, indent=2))
+
+
+@keys_cli.command("create")
+def api_keys_create(
+    name: str,
+    scope: Annotated[list[str], typer.Option("--scope", help="read, write or admin")],
+) -> None:
+    """Create a server API key; prints the key (shown only now)."""
+    for one in scope:
+        if one not in ("read", "write", "admin"):
+            raise typer.BadParameter(f"unknown scope {one!r}", param_hint="--scope")
+    upgrade(get_settings().database_url)
+    db = _database()
+    with db.write() as conn:
+        created = create_key(conn, name, scope)
+    typer.echo(json.dumps(created, indent=2))

@@ -1,0 +1,21 @@
+"""Settings read from the environment (prefix ``AUDIENCE_``)."""
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUDIENCE_", extra="ignore")
+
+    database_url: str = "sqlite:///./audience.db"
+    admin_key: str | None = None
+    max_body_bytes: int = 5 * 1024 * 1024
+    # Pool size per worker process; SQLite ignores it.
+    db_pool_size: int = 10
+    log_requests: bool = False
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Behavioural events: standard events, custom event definitions, ingestion and history."""

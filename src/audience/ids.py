@@ -1,0 +1,28 @@
+"""Identifier and secret generation."""
+
+import hashlib
+import secrets
+import uuid
+
+
+def new_id() -> str:
+    """An opaque, unguessable 36-character id (never reused)."""
+    return str(uuid.uuid4())
+
+
+def new_application_code() -> str:
+    return secrets.token_hex(32)
+
+
+def new_api_key() -> str:
+    # The prefix tells an API key from an application code without a database lookup.
+    return "ak_" + secrets.token_urlsafe(32)
+
+
+def new_jwt_secret() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 is enough for 256-bit random keys: there is nothing to brute-force."""
+    return hashlib.sha256(secret.encode()).hexdigest()

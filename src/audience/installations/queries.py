@@ -1,0 +1,53 @@
+"""SQL for installations."""
+
+from sqlalchemy import Connection, Row, Select, insert, select, update
+
+from audience.tables import applications, installations
+
+_with_code = select(installations, applications.c.application_code).join(
+    applications, applications.c.id == installations.c.application_id
+)
+
+
+def select_installations() -> Select:
+    """Installations with their application's code (every API answer shows it)."""
+    return _with_code
+
+
+def find(conn: Connection, push_registration_id: str, for_update: bool = False) -> Row | None:
+    query = _with_code.where(installations.c.push_registration_id == push_registration_id)
+    if for_update:
+        query = query.with_for_update(of=installations)
+    return conn.execute(query).first()
+
+
+def insert_installation(conn: Connection, **values: object) -> None:
+    conn.execute(insert(installations).values(**values))
+
+
+def update_installation(conn: Connection, push_registration_id: str, **values: object) -> None:
+    conn.execute(
+        update(installations)
+        .where(installations.c.push_registration_id == push_registration_id)
+        .values(**values)
+    )
+
+
+def clear_other_primaries(conn: Connection, person_id: str, keep_id: str) -> None:
+    """R5: at most one primary device per person."""
+    conn.execute(
+        update(installations)
+        .where(
+            installations.c.person_id == person_id,
+            installations.c.push_registration_id != keep_id,
+            installations.c.is_primary_device.is_(True),
+        )
+        .values(is_primary_device=False)
+    )
+
+
+def live_for_person(conn: Connection, person_id: str) -> list[Row]:
+    query = _with_code.where(
+        installations.c.person_id == person_id, installations.c.uninstalled_at.is_(None)
+    ).order_by(installations.c.created_at, installations.c.push_registration_id)
+    return list(conn.execute(query))

@@ -1,0 +1,51 @@
+"""Request bodies for installations: every system field of SPEC §2, all optional on update."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from audience.models import ApiModel
+
+Text128 = Annotated[str, Field(max_length=128)]
+Platform = Literal["Android", "iOS"]
+PushServiceType = Literal["Firebase", "APNS", "HMS"]
+# BCP 47 language tag, loosely: a language subtag and optional region/script/variant subtags.
+LanguageTag = Annotated[str, Field(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", max_length=64)]
+TimezoneOffset = Annotated[int, Field(ge=-1440, le=1440)]
+
+
+class InstallationFields(ApiModel):
+    """Fields an app may send; ``null`` clears a nullable one."""
+
+    sdk_version: Text128 | None = None
+    os_version: Text128 | None = None
+    device_manufacturer: Text128 | None = None
+    device_model: Text128 | None = None
+    application_version: Text128 | None = None
+    app_version: Text128 | None = None
+    os_language: LanguageTag | None = None
+    device_timezone_offset: TimezoneOffset | None = None
+    device_name: Annotated[str, Field(max_length=255)] | None = None
+    push_service_type: PushServiceType | None = None
+    push_service_token: Annotated[str, Field(max_length=4096)] | None = None
+    push_registration_enabled: bool | None = None
+    registrations_enabled: bool | None = None
+    notifications_enabled: bool | None = None
+    geofencing_enabled: bool | None = None
+    device_secure: bool | None = None
+    is_primary_device: bool | None = None
+    custom_attributes: dict[str, Any] | None = None
+
+
+class InstallationCreate(InstallationFields):
+    platform: Platform
+
+
+class InstallationUpdate(InstallationFields):
+    platform: Platform | None = None
+
+
+# Columns that must not be cleared with null (they have a value on every installation).
+NOT_NULLABLE = frozenset(
+    {"platform", "push_registration_enabled", "registrations_enabled", "is_primary_device"}
+)

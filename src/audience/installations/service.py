@@ -1,0 +1,162 @@
+"""Installation rules: register (R1), own-app access, primary device (R5), uninstall (R4)."""
+
+from typing import Any
+
+from pydantic.alias_generators import to_camel
+from sqlalchemy import Connection, Row
+
+from audience.attributes.values import apply_custom_attributes
+from audience.auth.principals import AppPrincipal
+from audience.clock import isoformat, utcnow
+from audience.errors import ApiError, validation_error
+from audience.events.standard import INSTALL, UNINSTALL, record_standard_event
+from audience.ids import new_id
+from audience.installations import queries
+from audience.installations.schemas import NOT_NULLABLE
+from audience.persons.queries import insert_anonymous_person
+
+FIELDS = (
+    "platform",
+    "sdk_version",
+    "os_version",
+    "device_manufacturer",
+    "device_model",
+    "application_version",
+    "app_version",
+    "os_language",
+    "device_timezone_offset",
+    "device_name",
+    "push_service_type",
+    "push_service_token",
+    "push_registration_enabled",
+    "registrations_enabled",
+    "notifications_enabled",
+    "geofencing_enabled",
+    "device_secure",
+    "is_primary_device",
+)
+_API_NAMES = {field: to_camel(field) for field in FIELDS}
+
+
+def installation_to_api(row: Row) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "pushRegistrationId": row.push_registration_id,
+        "applicationCode": row.application_code,
+    }
+    for field, api_name in _API_NAMES.items():
+        body[api_name] = getattr(row, field)
+    body["customAttributes"] = row.custom_attributes or {}
+    body["personId"] = row.person_id
+    body["createdAt"] = isoformat(row.created_at)
+    body["updatedAt"] = isoformat(row.updated_at)
+    body["uninstalledAt"] = isoformat(row.uninstalled_at)
+    return body
+
+
+def installation_summary(row: Row) -> dict[str, Any]:
+    """The short form listed on a person (SPEC §7)."""
+    return {
+        "pushRegistrationId": row.push_registration_id,
+        "applicationCode": row.application_code,
+        "platform": row.platform,
+        "isPrimaryDevice": row.is_primary_device,
+        "deviceModel": row.device_model,
+        "deviceManufacturer": row.device_manufacturer,
+        "osVersion": row.os_version,
+        "applicationVersion": row.application_version,
+        "createdAt": isoformat(row.created_at),
+        "updatedAt": isoformat(row.updated_at),
+    }
+
+
+def no_registration(push_registration_id: str) -> ApiError:
+    return ApiError(404, "NO_REGISTRATION", f"No installation '{push_registration_id}'")
+
+
+def get_installation(conn: Connection, push_registration_id: str, for_update: bool = False) -> Row:
+    row = queries.find(conn, push_registration_id, for_update)
+    if row is None:
+        raise no_registration(push_registration_id)
+    return row
+
+
+def get_app_installation(
+    conn: Connection, app: AppPrincipal, push_registration_id: str, for_update: bool = False
+) -> Row:
+    """The installation a mobile call acts as: of this app (else 404), live (else 410)."""
+    row = queries.find(conn, push_registration_id, for_update)
+    if row is None or row.application_id != app.id:
+        # Another app's installation is reported exactly like a missing one: no existence leak.
+        raise no_registration(push_registration_id)
+    if row.uninstalled_at is not None:
+        raise ApiError(
+            410, "INSTALLATION_UNINSTALLED", f"Installation '{push_registration_id}' is uninstalled"
+        )
+    return row
+
+
+def _column_values(conn: Connection, fields: dict[str, Any], current_custom: dict) -> dict:
+    values: dict[str, Any] = {}
+    for field, value in fields.items():
+        if field == "custom_attributes":
+            values[field] = apply_custom_attributes(
+                conn, "installation", current_custom, value or {}
+            )
+        elif value is None and field in NOT_NULLABLE:
+            raise validation_error(f"{_API_NAMES[field]} cannot be null", _API_NAMES[field])
+        else:
+            values[field] = value
+    return values
+
+
+def register(conn: Connection, app: AppPrincipal, fields: dict[str, Any]) -> Row:
+    """R1: a new installation, a new anonymous person for it, and an ``Install`` event."""
+    now = utcnow()
+    values = _column_values(conn, fields, {})
+    values.setdefault("custom_attributes", {})
+    for flag in ("push_registration_enabled", "registrations_enabled"):
+        if values.get(flag) is None:
+            values[flag] = True
+    values["is_primary_device"] = bool(values.get("is_primary_device"))
+    person_id = insert_anonymous_person(conn, now)
+    push_registration_id = new_id()
+    queries.insert_installation(
+        conn,
+        push_registration_id=push_registration_id,
+        application_id=app.id,
+        person_id=person_id,
+        created_at=now,
+        updated_at=now,
+        **values,
+    )
+    row = get_installation(conn, push_registration_id)
+    record_standard_event(conn, INSTALL, row, app.application_code, person_id, now)
+    return row
+
+
+def update_installation(conn: Connection, row: Row, fields: dict[str, Any]) -> Row:
+    """Merge ``fields`` into the installation; setting it primary clears the person's others."""
+    values = _column_values(conn, fields, row.custom_attributes or {})
+    if not values:
+        return row
+    queries.update_installation(conn, row.push_registration_id, **values, updated_at=utcnow())
+    if values.get("is_primary_device") and row.person_id is not None:
+        queries.clear_other_primaries(conn, row.person_id, row.push_registration_id)
+    return get_installation(conn, row.push_registration_id)
+
+
+def set_primary(conn: Connection, row: Row, primary: bool) -> Row:
+    return update_installation(conn, row, {"is_primary_device": primary})
+
+
+def uninstall(conn: Connection, push_registration_id: str) -> None:
+    """R4: a tombstone with ``uninstalledAt`` and an ``Uninstall`` event; repeating is a no-op."""
+    row = get_installation(conn, push_registration_id, for_update=True)
+    if row.uninstalled_at is not None:
+        return
+    now = utcnow()
+    queries.update_installation(
+        conn, push_registration_id, uninstalled_at=now, is_primary_device=False, updated_at=now
+    )
+    if row.person_id is not None:
+        record_standard_event(conn, UNINSTALL, row, row.application_code, row.person_id, now)

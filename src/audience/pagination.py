@@ -1,0 +1,47 @@
+"""Cursor pagination shared by every list: ``{"items": [...], "nextCursor": "…" | null}``."""
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Query
+
+from audience.errors import validation_error
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Cursor = Annotated[str | None, Query(max_length=512)]
+DEFAULT_LIMIT = 50
+T = TypeVar("T")
+
+
+def encode_cursor(key: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
+    """The sort key a cursor carries, or ``None`` for the first page; 400 if tampered with."""
+    if cursor is None:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError:
+        key = None
+    if not isinstance(key, list) or len(key) != size:
+        raise validation_error("Invalid cursor", "cursor")
+    return key
+
+
+def page(
+    rows: Sequence[T],
+    limit: int,
+    key_of: Callable[[T], list[Any]],
+    render: Callable[[T], dict[str, Any]],
+) -> dict[str, Any]:
+    """Build a page from up to ``limit + 1`` fetched rows (the extra one only says "more")."""
+    shown = rows[:limit]
+    more = len(rows) > limit and bool(shown)
+    return {
+        "items": [render(row) for row in shown],
+        "nextCursor": encode_cursor(key_of(shown[-1])) if more else None,
+    }

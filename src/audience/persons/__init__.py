@@ -1,0 +1,1 @@
+"""Persons: profiles, identities, personalize/depersonalize, merge, audit."""

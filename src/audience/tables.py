@@ -1,0 +1,214 @@
+"""The schema, as SQLAlchemy Core tables: the single source Alembic migrations are written from.
+
+Large tables (persons, installations, events, changes) carry ``person_id`` and have no foreign
+keys between them, so the PostgreSQL schema can be distributed by Citus on ``person_id``
+(SPEC §9). Small, rarely written tables (applications, keys, definitions) keep foreign keys.
+"""
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# JSONB on PostgreSQL (indexable, compact); JSON text on SQLite.
+Json = JSON().with_variant(JSONB(), "postgresql")
+# An auto-incrementing 64-bit key; on SQLite it must be INTEGER to alias the rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("application_code", String(64), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("require_user_jwt", Boolean, nullable=False, default=False),
+    # HS256 needs the secret itself to verify a signature, so it cannot be hashed.
+    Column("jwt_secret", String(128), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_prefix", String(16), nullable=False),
+    Column("scopes", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
+)
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("type", String(16), nullable=False),
+    Column("external_user_id", String(256), nullable=True, unique=True),
+    Column("first_name", String(255), nullable=True),
+    Column("last_name", String(255), nullable=True),
+    Column("middle_name", String(50), nullable=True),
+    Column("gender", String(8), nullable=True),
+    Column("birthday", String(10), nullable=True),
+    Column("custom_attributes", Json, nullable=False, default=dict),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_persons_updated_at", "updated_at"),
+)
+
+# Phones and emails; the primary key makes each value belong to one person deployment-wide.
+person_identities = Table(
+    "person_identities",
+    metadata,
+    Column("kind", String(8), nullable=False),
+    Column("value", String(255), nullable=False),
+    Column("person_id", String(36), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("kind", "value"),
+    Index("ix_person_identities_person_id", "person_id"),
+)
+
+# A merged-away person id keeps resolving to the survivor; its events stay where they are
+# and are read through this table, so a merge costs the same whatever the history size.
+person_aliases = Table(
+    "person_aliases",
+    metadata,
+    Column("alias_id", String(36), primary_key=True),
+    Column("person_id", String(36), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_person_aliases_person_id", "person_id"),
+)
+
+person_tags = Table(
+    "person_tags",
+    metadata,
+    Column("person_id", String(36), nullable=False),
+    Column("tag", String(255), nullable=False),
+    PrimaryKeyConstraint("person_id", "tag"),
+    Index("ix_person_tags_tag", "tag"),
+)
+
+person_changes = Table(
+    "person_changes",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("person_id", String(36), nullable=False),
+    Column("changed_at", DateTime, nullable=False),
+    Column("source", String(300), nullable=False),
+    Column("field", String(300), nullable=False),
+    Column("old_value", Json, nullable=True),
+    Column("new_value", Json, nullable=True),
+    Index("ix_person_changes_person_id_id", "person_id", "id"),
+)
+
+installations = Table(
+    "installations",
+    metadata,
+    Column("push_registration_id", String(36), primary_key=True),
+    Column("application_id", String(36), ForeignKey("applications.id"), nullable=False),
+    Column("person_id", String(36), nullable=True),
+    Column("platform", String(16), nullable=False),
+    Column("sdk_version", String(128)),
+    Column("os_version", String(128)),
+    Column("device_manufacturer", String(128)),
+    Column("device_model", String(128)),
+    Column("application_version", String(128)),
+    Column("app_version", String(128)),
+    Column("os_language", String(64)),
+    Column("device_timezone_offset", Integer),
+    Column("device_name", String(255)),
+    Column("push_service_type", String(16)),
+    Column("push_service_token", String(4096)),
+    Column("push_registration_enabled", Boolean, nullable=False, default=True),
+    Column("registrations_enabled", Boolean, nullable=False, default=True),
+    Column("notifications_enabled", Boolean),
+    Column("geofencing_enabled", Boolean),
+    Column("device_secure", Boolean),
+    Column("is_primary_device", Boolean, nullable=False, default=False),
+    Column("custom_attributes", Json, nullable=False, default=dict),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("uninstalled_at", DateTime, nullable=True),
+    Index("ix_installations_person_id", "person_id"),
+    Index("ix_installations_application_id", "application_id"),
+)
+
+attribute_definitions = Table(
+    "attribute_definitions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("type", String(16), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+event_definitions = Table(
+    "event_definitions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("description", Text, nullable=True),
+    Column("properties", Json, nullable=False, default=dict),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# Append-only. Two indexes only: per-person history and per-installation idempotency.
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("person_id", String(36), nullable=False),
+    Column("push_registration_id", String(36), nullable=True),
+    Column("definition_id", String(36), nullable=False),
+    Column("occurred_at", DateTime, nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    Column("event_id", String(36), nullable=True),
+    Column("properties", Json, nullable=False, default=dict),
+    Index("ix_events_person_id_occurred_at", "person_id", "occurred_at"),
+    UniqueConstraint("push_registration_id", "event_id", name="uq_events_installation_event_id"),
+)
+
+# Recorded AppLaunch times per installation, for the 30-second rule (R7) without
+# indexing the big events table by definition.
+app_launches = Table(
+    "app_launches",
+    metadata,
+    Column("push_registration_id", String(36), nullable=False),
+    Column("occurred_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("push_registration_id", "occurred_at"),
+)
+
+# User JWT ids already seen, so a token cannot be replayed (SPEC §6).
+used_jwt_ids = Table(
+    "used_jwt_ids",
+    metadata,
+    Column("jti", String(255), primary_key=True),
+    Column("expires_at", DateTime, nullable=False),
+    Index("ix_used_jwt_ids_expires_at", "expires_at"),
+)

@@ -1,0 +1,61 @@
+"""Run the real ``audience`` command as a subprocess, for tests that need a live server."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+AUDIENCE = str(Path(sys.executable).parent / "audience")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [AUDIENCE, *args], env=os.environ | env, capture_output=True, text=True, timeout=60
+    )
+
+
+@contextmanager
+def running_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
+    """``audience serve`` on a free port; yields its base URL and stops it afterwards."""
+    port = free_port()
+    process = subprocess.Popen(
+        [AUDIENCE, "serve", "--port", str(port), "--workers", str(workers)],
+        env=os.environ | env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base_url, process)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def wait_until_up(base_url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            stderr = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"server exited early: {stderr}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("server did not start in time")

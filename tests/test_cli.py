@@ -1,0 +1,47 @@
+"""The ``audience`` command end to end, on its own SQLite file (or the CI PostgreSQL)."""
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.server import run_cli, running_server
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"AUDIENCE_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+
+
+def test_migrate_then_create_app_and_key(env: dict[str, str]) -> None:
+    first = run_cli("migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "migrated" in first.stdout
+    assert "up to date" in run_cli("migrate", env=env).stdout
+    app = run_cli("apps", "create", "Shop", "--require-user-jwt", env=env)
+    assert app.returncode == 0, app.stderr
+    created = json.loads(app.stdout)
+    assert created["name"] == "Shop" and created["jwtSecret"] and created["requireUserJwt"]
+    key = run_cli("api-keys", "create", "ops", "--scope", "read", "--scope", "write", env=env)
+    assert key.returncode == 0, key.stderr
+    assert json.loads(key.stdout)["scopes"] == ["read", "write"]
+    bad = run_cli("api-keys", "create", "x", "--scope", "root", env=env)
+    assert bad.returncode != 0
+
+
+@pytest.mark.slow
+def test_serve_migrates_a_new_database_and_bootstraps_the_admin_key(env: dict[str, str]) -> None:
+    admin = "ak_test-bootstrap-admin-key"
+    with running_server(env | {"AUDIENCE_ADMIN_KEY": admin}) as base_url:
+        headers = {"Authorization": f"App {admin}"}
+        created = httpx.post(f"{base_url}/v1/apps", json={"name": "Shop"}, headers=headers)
+        assert created.status_code == 201
+        code = created.json()["applicationCode"]
+        registered = httpx.post(
+            f"{base_url}/v1/installations",
+            json={"platform": "iOS"},
+            headers={"Authorization": f"App {code}"},
+        )
+        assert registered.status_code == 201
+        assert registered.json()["applicationCode"] == code
