@@ -15,6 +15,7 @@ from audience.db import Database, make_engine
 from audience.errors import install_error_handlers
 from audience.installations.routes import router as installations_router
 from audience.limits import BodySizeLimit
+from audience.observability import RequestObserver, configure_logging, metrics_response
 
 ROUTERS = (
     apps_router,
@@ -44,10 +45,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             conn.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "database": db.dialect}
 
+    app.add_route("/metrics", metrics_response, include_in_schema=False)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestObserver)
     return app
 
 
 def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (each worker process builds its own app and pool)."""
+    configure_logging()
     return create_app()

@@ -1,6 +1,8 @@
 """The ``audience`` command: serve, migrate, and bootstrap applications and API keys."""
 
 import json
+import os
+import tempfile
 from typing import Annotated
 
 import typer
@@ -38,6 +40,9 @@ def serve(
 ) -> None:
     """Migrate a new or outdated database, then serve the HTTP API."""
     settings = get_settings()
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics here so /metrics can sum all of them.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="audience-metrics-")
     upgrade(settings.database_url)
     if settings.admin_key:
         db = _database()
