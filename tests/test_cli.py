@@ -45,3 +45,9 @@ def test_serve_migrates_a_new_database_and_bootstraps_the_admin_key(env: dict[st
         )
         assert registered.status_code == 201
         assert registered.json()["applicationCode"] == code
+
+
+def test_segments_refresh_command(env: dict[str, str]) -> None:
+    result = run_cli("segments", "refresh", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "refreshed 0 segments" in result.stdout

@@ -1,5 +1,7 @@
 """The ASGI application: routers, error handlers, the body limit, and the database handle."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,25 +18,36 @@ from audience.errors import install_error_handlers
 from audience.installations.routes import router as installations_router
 from audience.limits import BodySizeLimit
 from audience.observability import RequestObserver, configure_logging, metrics_response
+from audience.segments.routes import router as segments_router
+from audience.segments.sweeper import periodic_sweep
 
 ROUTERS = (
     apps_router,
     api_keys_router,
     attribute_definitions_router,
     installations_router,
+    segments_router,
 )
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
+    database = database or Database(make_engine(settings.database_url, settings.db_pool_size))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with periodic_sweep(database, settings.segment_sweep_seconds):
+            yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Audience",
         version=__version__,
         description="Self-hosted mobile audience profiling: installations, persons, events, "
         "segments. See SPEC.md for the contract.",
     )
     app.state.settings = settings
-    app.state.db = database or Database(make_engine(settings.database_url, settings.db_pool_size))
+    app.state.db = database
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -13,12 +13,15 @@ from audience.auth.service import create_key, ensure_bootstrap_key
 from audience.config import get_settings
 from audience.db import Database, make_migration_engine
 from audience.migrate import upgrade
+from audience.segments.membership import sweep_all
 
 app = typer.Typer(help="Audience: self-hosted mobile audience profiling.", no_args_is_help=True)
 apps_cli = typer.Typer(help="Manage applications.", no_args_is_help=True)
 keys_cli = typer.Typer(help="Manage server API keys.", no_args_is_help=True)
+segments_cli = typer.Typer(help="Maintain segments.", no_args_is_help=True)
 app.add_typer(apps_cli, name="apps")
 app.add_typer(keys_cli, name="api-keys")
+app.add_typer(segments_cli, name="segments")
 
 
 def _database() -> Database:
@@ -87,3 +90,12 @@ def api_keys_create(
     with db.write() as conn:
         created = create_key(conn, name, scope)
     typer.echo(json.dumps(created, indent=2))
+
+
+@segments_cli.command("refresh")
+def segments_refresh() -> None:
+    """Re-evaluate every saved segment now (what the server's periodic sweep does)."""
+    upgrade(get_settings().database_url)
+    db = _database()
+    swept = sweep_all(db)
+    typer.echo(f"refreshed {swept} segments")

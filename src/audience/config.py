@@ -14,6 +14,8 @@ class Settings(BaseSettings):
     # Pool size per worker process; SQLite ignores it.
     db_pool_size: int = 10
     log_requests: bool = False
+    # Seconds between sweeps that re-evaluate segments' time windows; 0 turns them off.
+    segment_sweep_seconds: float = 60
 
 
 @lru_cache(maxsize=1)

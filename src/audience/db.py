@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.pool import NullPool
 
 
@@ -82,3 +84,12 @@ class Database:
             conn = conn.execution_options(write=True)
             with conn.begin():
                 yield conn
+
+
+def insert_ignoring_duplicates(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
+    """Insert rows, skipping any that hit a unique constraint; answers how many were new."""
+    if not rows:
+        return 0
+    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+    result = conn.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
+    return int(result.rowcount)

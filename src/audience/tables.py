@@ -212,3 +212,25 @@ used_jwt_ids = Table(
     Column("expires_at", DateTime, nullable=False),
     Index("ix_used_jwt_ids_expires_at", "expires_at"),
 )
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("rule", Json, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# Stored membership of saved segments, kept current by every write that can change it.
+segment_members = Table(
+    "segment_members",
+    metadata,
+    Column("segment_id", String(36), nullable=False),
+    Column("person_id", String(36), nullable=False),
+    Column("entered_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("segment_id", "person_id"),
+    Index("ix_segment_members_person_id", "person_id"),
+)

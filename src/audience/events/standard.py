@@ -53,3 +53,29 @@ def record_standard_event(
             properties=standard_properties(installation, application_code),
         )
     )
+
+
+def record_person_event(
+    conn: Connection,
+    definition_id: str,
+    person_ids: list[str],
+    at: datetime,
+    properties: dict[str, Any],
+) -> None:
+    """Append one server-side event (no installation) to each of ``person_ids``."""
+    if not person_ids:
+        return
+    conn.execute(
+        insert(events),
+        [
+            {
+                "person_id": person_id,
+                "push_registration_id": None,
+                "definition_id": definition_id,
+                "occurred_at": at,
+                "received_at": at,
+                "properties": properties,
+            }
+            for person_id in person_ids
+        ],
+    )

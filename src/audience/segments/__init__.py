@@ -1,0 +1,1 @@
+"""Segments: a rule language over persons, compiled to SQL, with real-time stored membership."""

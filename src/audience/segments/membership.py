@@ -1,0 +1,85 @@
+"""Stored segment membership: re-evaluated per person on every write that can change it, and
+in bulk by the periodic sweep (time windows move even when nothing is written)."""
+
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from audience.clock import utcnow
+from audience.db import Database, insert_ignoring_duplicates
+from audience.events.standard import SEGMENT_ENTERED, SEGMENT_LEFT, record_person_event
+from audience.segments import queries
+from audience.segments.compiler import compile_rule
+from audience.segments.rules import Rule, parse_rule
+from audience.tables import persons, segment_members, segments
+
+# Parsed rules by segment id, valid while the segment's updated_at is unchanged.
+_parsed: dict[str, tuple[datetime, Rule]] = {}
+
+
+def saved_rules(conn: Connection) -> dict[str, Rule]:
+    """Every saved segment's parsed rule, parsing only segments changed since last time."""
+    rows = conn.execute(select(segments.c.id, segments.c.updated_at)).all()
+    stale = [row.id for row in rows if _parsed.get(row.id, (None,))[0] != row.updated_at]
+    if stale:
+        definitions = queries.load_definitions(conn)
+        query = select(segments.c.id, segments.c.rule, segments.c.updated_at)
+        for row in conn.execute(query.where(segments.c.id.in_(stale))):
+            _parsed[row.id] = (row.updated_at, parse_rule(row.rule, definitions))
+    return {row.id: _parsed[row.id][1] for row in rows}
+
+
+def _record(
+    conn: Connection, entered: dict[str, list[str]], left: dict[str, list[str]], now: datetime
+) -> None:
+    for segment_id, person_ids in entered.items():
+        insert_ignoring_duplicates(
+            conn,
+            segment_members,
+            [{"segment_id": segment_id, "person_id": p, "entered_at": now} for p in person_ids],
+        )
+        record_person_event(conn, SEGMENT_ENTERED, person_ids, now, {"segmentId": segment_id})
+    for segment_id, person_ids in left.items():
+        queries.remove_members(conn, segment_id, person_ids)
+        record_person_event(conn, SEGMENT_LEFT, person_ids, now, {"segmentId": segment_id})
+
+
+def refresh_person(conn: Connection, person_id: str, now: datetime | None = None) -> None:
+    """Bring one person's stored memberships up to date, inside the caller's transaction."""
+    rules = saved_rules(conn)
+    current = queries.memberships_of(conn, person_id)
+    if not rules and not current:
+        return
+    now = now or utcnow()
+    # Serialise concurrent refreshes of one person (PostgreSQL; SQLite writers are serial).
+    conn.execute(select(persons.c.id).where(persons.c.id == person_id).with_for_update())
+    conditions = {sid: compile_rule(rule, now, "single") for sid, rule in rules.items()}
+    matches = queries.person_flags(conn, person_id, conditions)
+    _record(
+        conn,
+        {sid: [person_id] for sid in sorted(matches - current)},
+        {sid: [person_id] for sid in sorted(current - matches)},
+        now,
+    )
+
+
+def sweep_segment(
+    conn: Connection, segment_id: str, rule: Rule, now: datetime | None = None
+) -> None:
+    """Re-evaluate one segment for everybody and store the difference."""
+    now = now or utcnow()
+    condition = compile_rule(rule, now, "bulk")
+    entered = queries.entering(conn, segment_id, condition)
+    left = queries.leaving(conn, segment_id, condition)
+    _record(conn, {segment_id: entered} if entered else {}, {segment_id: left} if left else {}, now)
+
+
+def sweep_all(db: Database) -> int:
+    """Re-evaluate every saved segment, one transaction each; answers how many were swept."""
+    with db.read() as conn:
+        rules = saved_rules(conn)
+    for segment_id, rule in rules.items():
+        with db.write() as conn:
+            if queries.find(conn, segment_id) is not None:
+                sweep_segment(conn, segment_id, rule)
+    return len(rules)

@@ -1,0 +1,210 @@
+"""SQL for segments, their stored membership, and the definitions a rule may name."""
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from audience.segments.rules import Definitions
+from audience.tables import (
+    applications,
+    attribute_definitions,
+    event_definitions,
+    installations,
+    persons,
+    segment_members,
+    segments,
+)
+
+
+def load_definitions(conn: Connection) -> Definitions:
+    by_scope: dict[str, dict[str, str]] = {"person": {}, "installation": {}}
+    for row in conn.execute(select(attribute_definitions)):
+        by_scope[row.scope][row.name] = row.type
+    event_props = {
+        row.id: dict(row.properties or {})
+        for row in conn.execute(select(event_definitions.c.id, event_definitions.c.properties))
+    }
+    return Definitions(by_scope["person"], by_scope["installation"], event_props)
+
+
+def find(conn: Connection, segment_id: str) -> Row | None:
+    return conn.execute(select(segments).where(segments.c.id == segment_id)).first()
+
+
+def insert_segment(conn: Connection, **values: object) -> None:
+    conn.execute(insert(segments).values(**values))
+
+
+def update_segment(conn: Connection, segment_id: str, **values: object) -> None:
+    conn.execute(update(segments).where(segments.c.id == segment_id).values(**values))
+
+
+def delete_segment(conn: Connection, segment_id: str) -> None:
+    conn.execute(delete(segment_members).where(segment_members.c.segment_id == segment_id))
+    conn.execute(delete(segments).where(segments.c.id == segment_id))
+
+
+def list_segments(conn: Connection, after_id: str | None, limit: int) -> list[Row]:
+    size = (
+        select(func.count())
+        .where(segment_members.c.segment_id == segments.c.id)
+        .scalar_subquery()
+        .label("size")
+    )
+    query = select(segments, size).order_by(segments.c.id).limit(limit + 1)
+    if after_id is not None:
+        query = query.where(segments.c.id > after_id)
+    return list(conn.execute(query))
+
+
+def member_count(conn: Connection, segment_id: str) -> int:
+    query = select(func.count()).where(segment_members.c.segment_id == segment_id)
+    return int(conn.execute(query).scalar_one())
+
+
+def members(conn: Connection, segment_id: str, after_id: str | None, limit: int) -> list[Row]:
+    query = (
+        select(persons, segment_members.c.entered_at)
+        .join(segment_members, segment_members.c.person_id == persons.c.id)
+        .where(segment_members.c.segment_id == segment_id)
+        .order_by(persons.c.id)
+        .limit(limit + 1)
+    )
+    if after_id is not None:
+        query = query.where(persons.c.id > after_id)
+    return list(conn.execute(query))
+
+
+def memberships_of(conn: Connection, person_id: str) -> set[str]:
+    query = select(segment_members.c.segment_id).where(segment_members.c.person_id == person_id)
+    return set(conn.execute(query).scalars())
+
+
+def remove_members(conn: Connection, segment_id: str, person_ids: list[str]) -> None:
+    for start in range(0, len(person_ids), 500):
+        chunk = person_ids[start : start + 500]
+        conn.execute(
+            delete(segment_members).where(
+                segment_members.c.segment_id == segment_id,
+                segment_members.c.person_id.in_(chunk),
+            )
+        )
+
+
+def forget_person(conn: Connection, person_id: str) -> None:
+    """Drop a person's memberships without events (the person is gone or merged away)."""
+    conn.execute(delete(segment_members).where(segment_members.c.person_id == person_id))
+
+
+def count_matching(conn: Connection, condition: ColumnElement[bool]) -> int:
+    return int(
+        conn.execute(select(func.count()).select_from(persons).where(condition)).scalar_one()
+    )
+
+
+def matching_persons(
+    conn: Connection, condition: ColumnElement[bool], after_id: str | None, limit: int
+) -> list[Row]:
+    query = select(persons).where(condition).order_by(persons.c.id).limit(limit)
+    if after_id is not None:
+        query = query.where(persons.c.id > after_id)
+    return list(conn.execute(query))
+
+
+def entering(conn: Connection, segment_id: str, condition: ColumnElement[bool]) -> list[str]:
+    stored = select(segment_members.c.person_id).where(segment_members.c.segment_id == segment_id)
+    query = select(persons.c.id).where(condition, persons.c.id.not_in(stored))
+    return list(conn.execute(query).scalars())
+
+
+def leaving(conn: Connection, segment_id: str, condition: ColumnElement[bool]) -> list[str]:
+    matching = select(persons.c.id).where(condition)
+    query = select(segment_members.c.person_id).where(
+        segment_members.c.segment_id == segment_id, segment_members.c.person_id.not_in(matching)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def person_flags(
+    conn: Connection, person_id: str, conditions: dict[str, ColumnElement[bool]]
+) -> set[str]:
+    """Which of ``conditions`` hold for one person, in one query."""
+    if not conditions:
+        return set()
+    keys = list(conditions)
+    columns = [conditions[key].label(f"c{i}") for i, key in enumerate(keys)]
+    row = conn.execute(select(*columns).where(persons.c.id == person_id)).first()
+    if row is None:
+        return set()
+    return {key for key, value in zip(keys, row, strict=True) if value}
+
+
+def member_ids(segment_id: str) -> Select:
+    return select(segment_members.c.person_id).where(segment_members.c.segment_id == segment_id)
+
+
+def matching_ids(condition: ColumnElement[bool]) -> Select:
+    return select(persons.c.id).where(condition)
+
+
+def resolve_installations(
+    conn: Connection,
+    audience: Select,
+    *,
+    application_code: str | None,
+    platform: str | None,
+    push_registration_enabled_only: bool,
+    notifications_enabled_only: bool,
+    primary_device_only: bool,
+    after_id: str | None,
+    limit: int,
+) -> list[Row]:
+    """Live installations of the audience's persons, keyset-paginated by pushRegistrationId.
+
+    With ``primary_device_only`` a person's primary installation is taken, or every live one
+    when the person has no primary (primary is judged over all live devices, before filters).
+    """
+    query = (
+        select(
+            installations.c.push_registration_id,
+            installations.c.push_service_type,
+            installations.c.push_service_token,
+            installations.c.person_id,
+        )
+        .where(installations.c.uninstalled_at.is_(None), installations.c.person_id.in_(audience))
+        .order_by(installations.c.push_registration_id)
+        .limit(limit + 1)
+    )
+    if application_code:
+        query = query.join(applications, applications.c.id == installations.c.application_id).where(
+            applications.c.application_code == application_code
+        )
+    if platform:
+        query = query.where(installations.c.platform == platform)
+    if push_registration_enabled_only:
+        query = query.where(installations.c.push_registration_enabled.is_(True))
+    if notifications_enabled_only:
+        query = query.where(installations.c.notifications_enabled.is_(True))
+    if primary_device_only:
+        other = installations.alias("other")
+        has_primary = (
+            select(other.c.push_registration_id)
+            .where(
+                other.c.person_id == installations.c.person_id,
+                other.c.uninstalled_at.is_(None),
+                other.c.is_primary_device.is_(True),
+            )
+            .exists()
+        )
+        query = query.where(installations.c.is_primary_device.is_(True) | ~has_primary)
+    if after_id is not None:
+        query = query.where(installations.c.push_registration_id > after_id)
+    return list(conn.execute(query))
