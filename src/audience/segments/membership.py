@@ -8,6 +8,7 @@ from sqlalchemy import Connection, select
 from audience.clock import utcnow
 from audience.db import Database, insert_ignoring_duplicates
 from audience.events.standard import SEGMENT_ENTERED, SEGMENT_LEFT, record_person_event
+from audience.observability import SEGMENT_EVALUATIONS
 from audience.segments import queries
 from audience.segments.compiler import compile_rule
 from audience.segments.rules import Rule, parse_rule
@@ -54,6 +55,7 @@ def refresh_person(conn: Connection, person_id: str, now: datetime | None = None
     # Serialise concurrent refreshes of one person (PostgreSQL; SQLite writers are serial).
     conn.execute(select(persons.c.id).where(persons.c.id == person_id).with_for_update())
     conditions = {sid: compile_rule(rule, now, "single") for sid, rule in rules.items()}
+    SEGMENT_EVALUATIONS.labels("person").inc(len(conditions))
     matches = queries.person_flags(conn, person_id, conditions)
     _record(
         conn,
@@ -69,6 +71,7 @@ def sweep_segment(
     """Re-evaluate one segment for everybody and store the difference."""
     now = now or utcnow()
     condition = compile_rule(rule, now, "bulk")
+    SEGMENT_EVALUATIONS.labels("sweep").inc()
     entered = queries.entering(conn, segment_id, condition)
     left = queries.leaving(conn, segment_id, condition)
     _record(conn, {segment_id: entered} if entered else {}, {segment_id: left} if left else {}, now)

@@ -7,6 +7,7 @@ from sqlalchemy import Connection, Row
 from audience.clock import isoformat, utcnow
 from audience.errors import ApiError
 from audience.ids import new_id
+from audience.observability import SEGMENT_EVALUATIONS
 from audience.segments import membership, queries
 from audience.segments.compiler import compile_rule
 from audience.segments.rules import Rule, parse_rule
@@ -95,6 +96,7 @@ def update_segment(conn: Connection, segment_id: str, changes: dict[str, Any]) -
 
 def preview(conn: Connection, raw_rule: Any) -> dict[str, Any]:
     condition = compile_rule(parse(conn, raw_rule), utcnow())
+    SEGMENT_EVALUATIONS.labels("preview").inc()
     sample = queries.matching_persons(conn, condition, None, SAMPLE_SIZE)
     return {
         "count": queries.count_matching(conn, condition),
