@@ -16,7 +16,7 @@ from audience.config import Settings, get_settings
 from audience.db import Database, make_engine
 from audience.errors import install_error_handlers
 from audience.installations.routes import router as installations_router
-from audience.limits import BodySizeLimit
+from audience.limits import InputGuard
 from audience.observability import RequestObserver, configure_logging, metrics_response
 from audience.segments.routes import router as segments_router
 from audience.segments.sweeper import periodic_sweep
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return {"status": "ok", "version": __version__, "database": db.dialect}
 
     app.add_route("/metrics", metrics_response, include_in_schema=False)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(InputGuard, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestObserver)
     return app
 

@@ -1,6 +1,9 @@
-"""Request body size limit as pure ASGI middleware: 413 before a large body is buffered."""
+"""Input guards as pure ASGI middleware: a body size limit (413 before a large body is
+buffered) and no NUL characters anywhere (PostgreSQL cannot store them in text or JSONB, so
+they are refused on every backend alike, before any handler runs)."""
 
 import json
+import re
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,7 +18,17 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"Request body exceeds {max_bytes} bytes")
 
 
-class BodySizeLimit:
+class NulCharacter(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(400, "NUL characters (\\u0000) are not allowed")
+
+
+# A JSON ``\u0000`` escape: an odd number of backslashes before ``u0000``.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
+_TAIL = 64
+
+
+class InputGuard:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -24,6 +37,9 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", ""):
+            await self._reject(send, 400, "VALIDATION_ERROR", "NUL characters are not allowed")
+            return
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -31,18 +47,23 @@ class BodySizeLimit:
                 except ValueError:
                     too_large = False
                 if too_large:
-                    await self._reject(send)
+                    await self._reject_too_large(send)
                     return
         received = 0
+        tail = b""
         response_started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, tail
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > self.max_bytes:
                     raise BodyTooLarge(self.max_bytes)
+                if b"\x00" in chunk or _NUL_ESCAPE.search(tail + chunk):
+                    raise NulCharacter()
+                tail = (tail + chunk)[-_TAIL:]
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -55,16 +76,18 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not response_started:
-                await self._reject(send)
+                await self._reject_too_large(send)
 
-    async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            error_body("PAYLOAD_TOO_LARGE", f"Request body exceeds {self.max_bytes} bytes")
-        ).encode()
+    async def _reject_too_large(self, send: Send) -> None:
+        message = f"Request body exceeds {self.max_bytes} bytes"
+        await self._reject(send, 413, "PAYLOAD_TOO_LARGE", message)
+
+    async def _reject(self, send: Send, status: int, code: str, message: str) -> None:
+        body = json.dumps(error_body(code, message)).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
