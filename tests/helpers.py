@@ -55,6 +55,35 @@ class Api:
         )
         assert response.status_code == 201, response.text
 
+    def personalize(
+        self,
+        app: dict[str, Any],
+        installation: dict[str, Any],
+        identity: dict[str, Any],
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        **body: Any,
+    ) -> Any:
+        """POST personalize; answers the raw response (tests check errors too)."""
+        return self.client.post(
+            f"/v1/installations/{installation['pushRegistrationId']}/personalize",
+            json={"userIdentity": identity, **body},
+            params=params or {},
+            headers=self.mobile(app) | (headers or {}),
+        )
+
+    def person(self, person_id: str) -> dict[str, Any]:
+        response = self.client.get(f"/v1/persons/{person_id}", headers=self.admin)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def create_person(self, **fields: Any) -> dict[str, Any]:
+        response = self.client.post("/v1/persons", json=fields, headers=self.admin)
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
     def events_of(self, person_id: str, **params: Any) -> list[dict[str, Any]]:
         response = self.client.get(
             f"/v1/persons/{person_id}/events", params=params, headers=self.admin

@@ -18,6 +18,8 @@ from audience.errors import install_error_handlers
 from audience.installations.routes import router as installations_router
 from audience.limits import InputGuard
 from audience.observability import RequestObserver, configure_logging, metrics_response
+from audience.persons.mobile_routes import router as mobile_persons_router
+from audience.persons.routes import router as persons_router
 from audience.segments.routes import router as segments_router
 from audience.segments.sweeper import periodic_sweep
 
@@ -26,6 +28,8 @@ ROUTERS = (
     api_keys_router,
     attribute_definitions_router,
     installations_router,
+    persons_router,
+    mobile_persons_router,
     segments_router,
 )
 

@@ -5,14 +5,17 @@ so concurrent writers queue on the database lock instead of failing half-way wit
 "database is locked" when a read transaction tries to upgrade.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
+
+T = TypeVar("T")
 
 
 def is_sqlite(url: str) -> bool:
@@ -84,6 +87,19 @@ class Database:
             conn = conn.execution_options(write=True)
             with conn.begin():
                 yield conn
+
+    def write_retrying(self, work: Callable[[Connection], T], attempts: int = 5) -> T:
+        """Run ``work`` in a write transaction, again from the start if a concurrent one won a
+        unique value first (PostgreSQL aborts the transaction on the violation); the last
+        IntegrityError propagates."""
+        for attempt in range(attempts):
+            try:
+                with self.write() as conn:
+                    return work(conn)
+            except IntegrityError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def insert_ignoring_duplicates(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:

@@ -51,3 +51,15 @@ def live_for_person(conn: Connection, person_id: str) -> list[Row]:
         installations.c.person_id == person_id, installations.c.uninstalled_at.is_(None)
     ).order_by(installations.c.created_at, installations.c.push_registration_id)
     return list(conn.execute(query))
+
+
+def all_for_person(conn: Connection, person_id: str) -> list[Row]:
+    """Live installations and tombstones alike (for export)."""
+    query = _with_code.where(installations.c.person_id == person_id).order_by(
+        installations.c.created_at, installations.c.push_registration_id
+    )
+    return list(conn.execute(query))
+
+
+def move_to_person(conn: Connection, push_registration_id: str, person_id: str) -> None:
+    update_installation(conn, push_registration_id, person_id=person_id, is_primary_device=False)

@@ -14,6 +14,7 @@ from audience.ids import new_id
 from audience.installations import queries
 from audience.installations.schemas import NOT_NULLABLE
 from audience.persons.queries import insert_anonymous_person
+from audience.segments.membership import refresh_person
 
 FIELDS = (
     "platform",
@@ -131,6 +132,7 @@ def register(conn: Connection, app: AppPrincipal, fields: dict[str, Any]) -> Row
     )
     row = get_installation(conn, push_registration_id)
     record_standard_event(conn, INSTALL, row, app.application_code, person_id, now)
+    refresh_person(conn, person_id, now)
     return row
 
 
@@ -139,9 +141,12 @@ def update_installation(conn: Connection, row: Row, fields: dict[str, Any]) -> R
     values = _column_values(conn, fields, row.custom_attributes or {})
     if not values:
         return row
-    queries.update_installation(conn, row.push_registration_id, **values, updated_at=utcnow())
+    now = utcnow()
+    queries.update_installation(conn, row.push_registration_id, **values, updated_at=now)
     if values.get("is_primary_device") and row.person_id is not None:
         queries.clear_other_primaries(conn, row.person_id, row.push_registration_id)
+    if row.person_id is not None:
+        refresh_person(conn, row.person_id, now)
     return get_installation(conn, row.push_registration_id)
 
 
@@ -160,3 +165,4 @@ def uninstall(conn: Connection, push_registration_id: str) -> None:
     )
     if row.person_id is not None:
         record_standard_event(conn, UNINSTALL, row, row.application_code, row.person_id, now)
+        refresh_person(conn, row.person_id, now)

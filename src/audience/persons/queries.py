@@ -1,11 +1,21 @@
-"""SQL for persons."""
+"""SQL for persons, their identities, tags, aliases and audit trail."""
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 
 from audience.ids import new_id
-from audience.tables import person_aliases, persons
+from audience.tables import (
+    events,
+    installations,
+    person_aliases,
+    person_changes,
+    person_identities,
+    person_tags,
+    persons,
+)
 
 
 def insert_anonymous_person(conn: Connection, at: datetime) -> str:
@@ -16,6 +26,10 @@ def insert_anonymous_person(conn: Connection, at: datetime) -> str:
         )
     )
     return person_id
+
+
+def insert_person(conn: Connection, **values: Any) -> None:
+    conn.execute(insert(persons).values(**values))
 
 
 def resolve_person_id(conn: Connection, person_id: str) -> str | None:
@@ -39,3 +53,202 @@ def profile_ids(conn: Connection, person_id: str) -> list[str]:
         select(person_aliases.c.alias_id).where(person_aliases.c.person_id == person_id)
     ).scalars()
     return [person_id, *aliases]
+
+
+def find(conn: Connection, person_id: str, for_update: bool = False) -> Row | None:
+    query = select(persons).where(persons.c.id == person_id)
+    if for_update:
+        query = query.with_for_update()
+    return conn.execute(query).first()
+
+
+def update_person(conn: Connection, person_id: str, **values: Any) -> None:
+    conn.execute(update(persons).where(persons.c.id == person_id).values(**values))
+
+
+def identities_of(conn: Connection, person_id: str) -> dict[str, list[str]]:
+    query = (
+        select(person_identities.c.kind, person_identities.c.value)
+        .where(person_identities.c.person_id == person_id)
+        .order_by(person_identities.c.created_at, person_identities.c.value)
+    )
+    found: dict[str, list[str]] = {"phone": [], "email": []}
+    for kind, value in conn.execute(query):
+        found[kind].append(value)
+    return found
+
+
+def owners(
+    conn: Connection, external_user_id: str | None, phones: list[str], emails: list[str]
+) -> set[str]:
+    """Ids of the persons owning any of these identity values."""
+    found: set[str] = set()
+    if external_user_id is not None:
+        query = select(persons.c.id).where(persons.c.external_user_id == external_user_id)
+        found.update(conn.execute(query).scalars())
+    conditions = []
+    if phones:
+        conditions.append(
+            (person_identities.c.kind == "phone") & person_identities.c.value.in_(phones)
+        )
+    if emails:
+        conditions.append(
+            (person_identities.c.kind == "email") & person_identities.c.value.in_(emails)
+        )
+    if conditions:
+        query = select(person_identities.c.person_id).where(or_(*conditions))
+        found.update(conn.execute(query).scalars())
+    return found
+
+
+def add_identities(
+    conn: Connection, person_id: str, kind: str, values: Iterable[str], at: datetime
+) -> None:
+    rows = [
+        {"kind": kind, "value": value, "person_id": person_id, "created_at": at} for value in values
+    ]
+    if rows:
+        conn.execute(insert(person_identities), rows)
+
+
+def remove_identities(conn: Connection, person_id: str, kind: str, values: Iterable[str]) -> None:
+    values = list(values)
+    if values:
+        conn.execute(
+            delete(person_identities).where(
+                person_identities.c.person_id == person_id,
+                person_identities.c.kind == kind,
+                person_identities.c.value.in_(values),
+            )
+        )
+
+
+def find_by_identity(conn: Connection, kind: str, value: str) -> str | None:
+    if kind == "externalUserId":
+        query = select(persons.c.id).where(persons.c.external_user_id == value)
+    else:
+        query = select(person_identities.c.person_id).where(
+            person_identities.c.kind == kind, person_identities.c.value == value
+        )
+    found = conn.execute(query).scalar()
+    return str(found) if found is not None else None
+
+
+def tags_of(conn: Connection, person_id: str) -> list[str]:
+    query = select(person_tags.c.tag).where(person_tags.c.person_id == person_id)
+    return sorted(conn.execute(query).scalars())
+
+
+def add_tags(conn: Connection, person_id: str, tags: Iterable[str]) -> None:
+    rows = [{"person_id": person_id, "tag": tag} for tag in tags]
+    if rows:
+        conn.execute(insert(person_tags), rows)
+
+
+def remove_tags(conn: Connection, person_id: str, tags: Iterable[str]) -> None:
+    tags = list(tags)
+    if tags:
+        conn.execute(
+            delete(person_tags).where(
+                person_tags.c.person_id == person_id, person_tags.c.tag.in_(tags)
+            )
+        )
+
+
+def tag_counts(conn: Connection, after_tag: str | None, limit: int) -> list[Row]:
+    query = (
+        select(person_tags.c.tag, func.count().label("count"))
+        .group_by(person_tags.c.tag)
+        .order_by(person_tags.c.tag)
+        .limit(limit + 1)
+    )
+    if after_tag is not None:
+        query = query.where(person_tags.c.tag > after_tag)
+    return list(conn.execute(query))
+
+
+def move_installations(conn: Connection, from_id: str, to_id: str) -> None:
+    conn.execute(
+        update(installations).where(installations.c.person_id == from_id).values(person_id=to_id)
+    )
+
+
+def add_alias(conn: Connection, alias_id: str, person_id: str, at: datetime) -> None:
+    """``alias_id`` (and every id already merged into it) now resolves to ``person_id``."""
+    conn.execute(
+        update(person_aliases)
+        .where(person_aliases.c.person_id == alias_id)
+        .values(person_id=person_id)
+    )
+    conn.execute(
+        insert(person_aliases).values(alias_id=alias_id, person_id=person_id, created_at=at)
+    )
+
+
+def delete_person_row(conn: Connection, person_id: str) -> None:
+    conn.execute(delete(person_identities).where(person_identities.c.person_id == person_id))
+    conn.execute(delete(person_tags).where(person_tags.c.person_id == person_id))
+    conn.execute(delete(persons).where(persons.c.id == person_id))
+
+
+def erase_person(conn: Connection, person_id: str, ids: list[str], at: datetime) -> None:
+    """R10: the person, its identities, tags, events and audit; installations become tombstones."""
+    conn.execute(delete(events).where(events.c.person_id.in_(ids)))
+    conn.execute(delete(person_changes).where(person_changes.c.person_id.in_(ids)))
+    conn.execute(delete(person_aliases).where(person_aliases.c.person_id == person_id))
+    conn.execute(
+        update(installations)
+        .where(installations.c.person_id == person_id, installations.c.uninstalled_at.is_(None))
+        .values(uninstalled_at=at, updated_at=at, is_primary_device=False)
+    )
+    conn.execute(
+        update(installations).where(installations.c.person_id == person_id).values(person_id=None)
+    )
+    delete_person_row(conn, person_id)
+
+
+def list_persons(
+    conn: Connection,
+    *,
+    type_: str | None,
+    tag: str | None,
+    external_user_id: str | None,
+    updated_since: datetime | None,
+    after_id: str | None,
+    limit: int,
+) -> list[Row]:
+    query = select(persons).order_by(persons.c.id).limit(limit + 1)
+    if type_ is not None:
+        query = query.where(persons.c.type == type_)
+    if tag is not None:
+        tagged = select(person_tags.c.person_id).where(person_tags.c.tag == tag)
+        query = query.where(persons.c.id.in_(tagged))
+    if external_user_id is not None:
+        query = query.where(persons.c.external_user_id == external_user_id)
+    if updated_since is not None:
+        query = query.where(persons.c.updated_at >= updated_since)
+    if after_id is not None:
+        query = query.where(persons.c.id > after_id)
+    return list(conn.execute(query))
+
+
+def insert_changes(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(person_changes), rows)
+
+
+def list_changes(conn: Connection, ids: list[str], before_id: int | None, limit: int) -> list[Row]:
+    query = (
+        select(person_changes)
+        .where(person_changes.c.person_id.in_(ids))
+        .order_by(person_changes.c.id.desc())
+        .limit(limit + 1)
+    )
+    if before_id is not None:
+        query = query.where(person_changes.c.id < before_id)
+    return list(conn.execute(query))
+
+
+def all_events(conn: Connection, ids: list[str]) -> list[Row]:
+    query = select(events).where(events.c.person_id.in_(ids)).order_by(events.c.id)
+    return list(conn.execute(query))

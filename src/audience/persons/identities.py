@@ -1,0 +1,73 @@
+"""Identity values: phones to E.164 (``phonenumbers``), emails trimmed and lower-cased."""
+
+import re
+from dataclasses import dataclass, field
+
+import phonenumbers
+
+from audience.errors import ApiError
+
+MAX_EXTERNAL_USER_ID = 256
+MAX_EMAIL = 255
+MAX_VALUES = 100
+# Pragmatic address check: one @, no spaces, a dot in the domain, no empty labels.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+
+
+def normalize_phone(raw: object, field_name: str = "phones") -> str:
+    if not isinstance(raw, str) or len(raw) > 64:
+        raise ApiError(400, "PHONE_INVALID", f"Invalid phone number {raw!r}", field_name)
+    text = raw.strip()
+    if not text.startswith("+"):
+        text = "+" + text  # numbers are stored and sent in international form
+    try:
+        parsed = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        raise ApiError(400, "PHONE_INVALID", f"Invalid phone number {raw!r}", field_name) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ApiError(400, "PHONE_INVALID", f"Invalid phone number {raw!r}", field_name)
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalize_email(raw: object, field_name: str = "emails") -> str:
+    if not isinstance(raw, str):
+        raise ApiError(400, "EMAIL_INVALID", f"Invalid email {raw!r}", field_name)
+    text = raw.strip().lower()
+    if len(text) > MAX_EMAIL or not _EMAIL.match(text):
+        raise ApiError(400, "EMAIL_INVALID", f"Invalid email {raw!r}", field_name)
+    return text
+
+
+def check_external_user_id(raw: object, field_name: str = "externalUserId") -> str:
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_EXTERNAL_USER_ID:
+        raise ApiError(
+            400,
+            "VALIDATION_ERROR",
+            f"externalUserId must be 1 to {MAX_EXTERNAL_USER_ID} characters",
+            field_name,
+        )
+    return raw
+
+
+def normalize_phones(values: list[str], field_name: str = "phones") -> list[str]:
+    if len(values) > MAX_VALUES:
+        raise ApiError(400, "VALIDATION_ERROR", f"At most {MAX_VALUES} phones", field_name)
+    return list(dict.fromkeys(normalize_phone(v, field_name) for v in values))
+
+
+def normalize_emails(values: list[str], field_name: str = "emails") -> list[str]:
+    if len(values) > MAX_VALUES:
+        raise ApiError(400, "VALIDATION_ERROR", f"At most {MAX_VALUES} emails", field_name)
+    return list(dict.fromkeys(normalize_email(v, field_name) for v in values))
+
+
+@dataclass
+class Identity:
+    """A normalised set of identity values, as in a personalize request's ``userIdentity``."""
+
+    external_user_id: str | None = None
+    phones: list[str] = field(default_factory=list)
+    emails: list[str] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return self.external_user_id is None and not self.phones and not self.emails

@@ -1,0 +1,66 @@
+"""Request bodies for persons: flat person fields, identities, tags."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from audience.models import ApiModel
+
+Tag = Annotated[str, Field(pattern=r"^[^\s].{0,254}$")]
+Tags = Annotated[list[Tag], Field(max_length=100)]
+Birthday = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
+class PersonAttributes(ApiModel):
+    """Standard and custom attributes (no identities): what ``userAttributes`` may carry."""
+
+    first_name: Annotated[str, Field(max_length=255)] | None = None
+    last_name: Annotated[str, Field(max_length=255)] | None = None
+    middle_name: Annotated[str, Field(max_length=50)] | None = None
+    gender: Literal["Male", "Female"] | None = None
+    birthday: Birthday | None = None
+    custom_attributes: dict[str, Any] | None = None
+
+
+class PersonFields(PersonAttributes):
+    """Every writable person field; identities are checked and normalised by the service."""
+
+    external_user_id: str | None = None
+    phones: Annotated[list[str], Field(max_length=100)] | None = None
+    emails: Annotated[list[str], Field(max_length=100)] | None = None
+
+
+class TagChanges(ApiModel):
+    add: Tags = []
+    remove: Tags = []
+
+
+class PersonCreate(PersonFields):
+    tags: Tags | None = None
+
+
+class PersonUpdate(PersonFields):
+    """PATCH: tags as a full list or as ``{"add": [...], "remove": [...]}``."""
+
+    tags: Tags | TagChanges | None = None
+
+
+class UserIdentity(ApiModel):
+    external_user_id: str | None = None
+    phones: Annotated[list[str], Field(max_length=100)] | None = None
+    emails: Annotated[list[str], Field(max_length=100)] | None = None
+
+
+class UserAttributes(PersonAttributes):
+    tags: Tags | TagChanges | None = None
+
+
+class PersonalizeRequest(ApiModel):
+    user_identity: UserIdentity
+    user_attributes: UserAttributes | None = None
+    force_depersonalize: bool | None = None
+    set_device_as_primary: bool | None = None
+
+
+class PrimaryDevice(ApiModel):
+    is_primary_device: bool

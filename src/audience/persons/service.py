@@ -1,0 +1,219 @@
+"""Person rules: reading, writing attributes/identities/tags with audit, delete and export."""
+
+from datetime import date
+from typing import Any
+
+from pydantic.alias_generators import to_camel
+from sqlalchemy import Connection, Row
+
+from audience.attributes.values import apply_custom_attributes
+from audience.clock import isoformat, utcnow
+from audience.errors import ApiError, validation_error
+from audience.installations import queries as installation_queries
+from audience.installations.service import installation_summary, installation_to_api
+from audience.persons import queries
+from audience.persons.audit import Audit, change_to_api
+from audience.persons.identities import (
+    Identity,
+    check_external_user_id,
+    normalize_emails,
+    normalize_phones,
+)
+from audience.persons.schemas import TagChanges
+from audience.segments.membership import refresh_person
+from audience.segments.queries import forget_person
+
+STANDARD_FIELDS = ("first_name", "last_name", "middle_name", "gender", "birthday")
+MAX_TAGS = 100
+
+
+def person_not_found(person_id: str) -> ApiError:
+    return ApiError(404, "PERSON_NOT_FOUND", f"No person '{person_id}'")
+
+
+def identity_taken(detail: str) -> ApiError:
+    return ApiError(409, "USER_MERGE_INTERRUPTED", detail)
+
+
+def get_person(conn: Connection, person_id: str, for_update: bool = False) -> Row:
+    """The person an id names, following merges; 404 PERSON_NOT_FOUND otherwise."""
+    resolved = queries.resolve_person_id(conn, person_id)
+    row = queries.find(conn, resolved, for_update) if resolved else None
+    if row is None:
+        raise person_not_found(person_id)
+    return row
+
+
+def person_to_api(conn: Connection, row: Row) -> dict[str, Any]:
+    identities = queries.identities_of(conn, row.id)
+    body: dict[str, Any] = {
+        "id": row.id,
+        "type": row.type,
+        "externalUserId": row.external_user_id,
+        "phones": identities["phone"],
+        "emails": identities["email"],
+    }
+    for name in STANDARD_FIELDS:
+        body[to_camel(name)] = getattr(row, name)
+    body["tags"] = queries.tags_of(conn, row.id)
+    body["customAttributes"] = row.custom_attributes or {}
+    live = installation_queries.live_for_person(conn, row.id)
+    body["installations"] = [installation_summary(inst) for inst in live]
+    body["createdAt"] = isoformat(row.created_at)
+    body["updatedAt"] = isoformat(row.updated_at)
+    return body
+
+
+def read_identity(fields: dict[str, Any], prefix: str = "") -> Identity:
+    """Normalise the identity fields present in ``fields`` (absent ones stay None/empty)."""
+    ext = fields.get("external_user_id")
+    return Identity(
+        external_user_id=check_external_user_id(ext, f"{prefix}externalUserId")
+        if ext is not None
+        else None,
+        phones=normalize_phones(fields.get("phones") or [], f"{prefix}phones"),
+        emails=normalize_emails(fields.get("emails") or [], f"{prefix}emails"),
+    )
+
+
+def _check_birthday(value: str | None) -> None:
+    if value is None:
+        return
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise validation_error("birthday is not a calendar date", "birthday") from None
+
+
+def apply_changes(conn: Connection, row: Row, changes: dict[str, Any], audit: Audit) -> bool:
+    """Apply sent person fields (snake_case) to ``row``; answers whether anything changed."""
+    values: dict[str, Any] = {}
+    for name in STANDARD_FIELDS:
+        if name in changes and changes[name] != getattr(row, name):
+            if name == "birthday":
+                _check_birthday(changes[name])
+            values[name] = changes[name]
+            audit.record(row.id, to_camel(name), getattr(row, name), changes[name])
+    if changes.get("custom_attributes"):
+        current = row.custom_attributes or {}
+        merged = apply_custom_attributes(conn, "person", current, changes["custom_attributes"])
+        for key in sorted(set(current) | set(merged)):
+            if current.get(key) != merged.get(key):
+                audit.record(row.id, f"customAttributes.{key}", current.get(key), merged.get(key))
+        if merged != current:
+            values["custom_attributes"] = merged
+    changed = bool(values)
+    changed |= _apply_identities(conn, row, changes, values, audit)
+    if "tags" in changes and changes["tags"] is not None:
+        changed |= apply_tags(conn, row.id, changes["tags"], audit)
+    if changed:
+        values["updated_at"] = audit.at
+        queries.update_person(conn, row.id, **values)
+    return changed
+
+
+def _apply_identities(
+    conn: Connection, row: Row, changes: dict[str, Any], values: dict[str, Any], audit: Audit
+) -> bool:
+    sent = {k for k in ("external_user_id", "phones", "emails") if k in changes}
+    if not sent:
+        return False
+    new = read_identity(changes)
+    current = queries.identities_of(conn, row.id)
+    ext = new.external_user_id if "external_user_id" in sent else row.external_user_id
+    phones = new.phones if "phones" in sent else current["phone"]
+    emails = new.emails if "emails" in sent else current["email"]
+    others = queries.owners(conn, ext, phones, emails) - {row.id}
+    if others:
+        raise identity_taken("An identity in the request belongs to another person")
+    changed = False
+    if ext != row.external_user_id:
+        values["external_user_id"] = ext
+        audit.record(row.id, "externalUserId", row.external_user_id, ext)
+        changed = True
+    for kind, field_name, wanted in (("phone", "phones", phones), ("email", "emails", emails)):
+        old = current[kind]
+        if set(old) != set(wanted):
+            queries.remove_identities(conn, row.id, kind, set(old) - set(wanted))
+            queries.add_identities(
+                conn, row.id, kind, [v for v in wanted if v not in old], audit.at
+            )
+            audit.record(row.id, field_name, old, wanted)
+            changed = True
+    identified = bool(ext or phones or emails)
+    new_type = "IDENTIFIED" if identified else "ANONYMOUS"
+    if new_type != row.type:
+        values["type"] = new_type
+        changed = True
+    return changed
+
+
+def apply_tags(conn: Connection, person_id: str, spec: Any, audit: Audit) -> bool:
+    """Tags as a full list (replace) or ``{"add": [...], "remove": [...]}``; ≤ 100 per person."""
+    current = set(queries.tags_of(conn, person_id))
+    if isinstance(spec, TagChanges):
+        wanted = (current | set(spec.add)) - set(spec.remove)
+    elif isinstance(spec, dict):
+        wanted = (current | set(spec.get("add", []))) - set(spec.get("remove", []))
+    else:
+        wanted = set(spec)
+    if wanted == current:
+        return False
+    if len(wanted) > MAX_TAGS:
+        raise validation_error(f"At most {MAX_TAGS} tags per person", "tags")
+    queries.remove_tags(conn, person_id, current - wanted)
+    queries.add_tags(conn, person_id, sorted(wanted - current))
+    audit.record(person_id, "tags", sorted(current), sorted(wanted))
+    return True
+
+
+def create_person(conn: Connection, fields: dict[str, Any], audit: Audit) -> Row:
+    """An identified person from the server API; it needs at least one identity."""
+    identity = read_identity(fields)
+    if identity.is_empty():
+        raise ApiError(
+            400, "USER_IDENTITY_INVALID", "A person needs externalUserId, a phone or an email"
+        )
+    if queries.owners(conn, identity.external_user_id, identity.phones, identity.emails):
+        raise identity_taken("An identity in the request belongs to another person")
+    person_id = queries.insert_anonymous_person(conn, audit.at)
+    row = queries.find(conn, person_id)
+    assert row is not None
+    apply_changes(conn, row, fields, audit)
+    audit.flush(conn)
+    refresh_person(conn, person_id, audit.at)
+    return get_person(conn, person_id)
+
+
+def update_person(conn: Connection, row: Row, fields: dict[str, Any], audit: Audit) -> Row:
+    if apply_changes(conn, row, fields, audit):
+        audit.flush(conn)
+        refresh_person(conn, row.id, audit.at)
+    return get_person(conn, row.id)
+
+
+def delete_person(conn: Connection, row: Row, audit: Audit) -> None:
+    """R10: everything about the person goes; the audit keeps only that it was deleted."""
+    ids = queries.profile_ids(conn, row.id)
+    for person_id in ids:
+        forget_person(conn, person_id)
+    queries.erase_person(conn, row.id, ids, audit.at)
+    audit.record(row.id, "deleted", None, None)
+    audit.flush(conn)
+
+
+def export_person(conn: Connection, row: Row) -> dict[str, Any]:
+    """Everything stored about a person, as one document (R10)."""
+    from audience.events.service import event_to_api  # the events feature owns the format
+
+    ids = queries.profile_ids(conn, row.id)
+    devices = installation_queries.all_for_person(conn, row.id)
+    changes = queries.list_changes(conn, ids, None, 1_000_000)
+    return {
+        "person": person_to_api(conn, row),
+        "mergedIds": ids[1:],
+        "installations": [installation_to_api(inst) for inst in devices],
+        "events": [event_to_api(event) for event in queries.all_events(conn, ids)],
+        "changes": [change_to_api(change) for change in changes],
+        "exportedAt": isoformat(utcnow()),
+    }
