@@ -13,6 +13,8 @@ from audience.auth.routes import router as api_keys_router
 from audience.config import Settings, get_settings
 from audience.db import Database, make_engine
 from audience.errors import install_error_handlers
+from audience.events.routes import definitions_router as event_definitions_router
+from audience.events.routes import events_router
 from audience.installations.routes import router as installations_router
 from audience.limits import BodySizeLimit
 
@@ -21,6 +23,8 @@ ROUTERS = (
     api_keys_router,
     attribute_definitions_router,
     installations_router,
+    event_definitions_router,
+    events_router,
 )
 
 
