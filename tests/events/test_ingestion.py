@@ -10,7 +10,7 @@ from audience.installations.queries import update_installation
 from audience.persons.queries import insert_anonymous_person
 from audience.tables import events
 from tests.events.conftest import Events, ago, iso
-from tests.helpers import Api, assert_error
+from tests.helpers import Api, assert_error, auth
 
 
 def _count(db: Database) -> int:
@@ -287,6 +287,12 @@ def test_access_rules(api: Api, ev: Events, shop: dict, device: dict) -> None:
     as_server = api.client.post(url, json={"events": event}, headers=api.admin)
     assert_error(as_server, 403, "FORBIDDEN")
     assert_error(api.client.post(url, json={"events": event}), 401, "UNAUTHORIZED")
+    assert_error(
+        api.client.post(url, json={"events": event}, headers=auth("0" * 64)), 401, "UNAUTHORIZED"
+    )
+    # who is asking is checked before the body
+    assert_error(api.client.post(url, json={"events": []}), 401, "UNAUTHORIZED")
+    assert_error(ev.send(device, [], app=other_app), 404, "NO_REGISTRATION")
     deleted = api.client.delete(
         f"/v1/installations/{device['pushRegistrationId']}", headers=api.admin
     )

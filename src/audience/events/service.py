@@ -1,19 +1,22 @@
 """Event rules: mobile batch ingestion (R7, R8), server-side events and a person's history."""
 
+import hmac
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row
 
-from audience.auth.principals import AppPrincipal
+from audience.auth.dependencies import authenticate, credential_of, mobile_app
 from audience.clock import isoformat, utcnow
+from audience.db import Database
 from audience.errors import ApiError
 from audience.events import queries
 from audience.events.definitions import load_for_ingestion
 from audience.events.standard import APP_LAUNCH, standard_properties
 from audience.events.validation import CheckedEvent, InvalidEvent, check_event
-from audience.installations.service import get_app_installation
+from audience.installations import queries as installation_queries
+from audience.installations.service import check_app_installation
 from audience.persons.queries import profile_ids, resolve_person_id
 
 APP_LAUNCH_WINDOW = timedelta(seconds=30)
@@ -70,19 +73,33 @@ class BatchResult:
         return body
 
 
+def mobile_installation(
+    conn: Connection, db: Database, authorization: str | None, push_registration_id: str
+) -> Row:
+    """The live installation a mobile events call acts as, locked for the transaction.
+
+    The application code is compared with the code of the installation's own application,
+    which the installation lookup joins anyway: on the hot path authentication costs no query
+    of its own. Any mismatch falls back to full authentication, so a bad credential, an API
+    key or another app's code get exactly the answers (401, 403, 404) of every mobile call.
+    """
+    token = credential_of(authorization)
+    row = installation_queries.find(conn, push_registration_id, for_update=True)
+    if row is not None and hmac.compare_digest(row.application_code.encode(), token.encode()):
+        return check_app_installation(row, row.application_id, push_registration_id)
+    app = mobile_app(authenticate(db, authorization))
+    return check_app_installation(row, app.id, push_registration_id)
+
+
 def ingest_mobile_events(
-    conn: Connection,
-    app: AppPrincipal,
-    push_registration_id: str,
-    raw_events: list[Any],
-    validate: bool,
+    conn: Connection, installation: Row, raw_events: list[Any], validate: bool
 ) -> BatchResult:
     """Store a batch from one installation on its current person, in one transaction.
 
-    The installation row is locked first (PostgreSQL; SQLite serialises writers), so
+    ``installation`` must be locked (``mobile_installation``; SQLite serialises writers), so
     concurrent batches of one installation see each other's eventIds and AppLaunch times.
     """
-    installation = get_app_installation(conn, app, push_registration_id, for_update=True)
+    push_registration_id = installation.push_registration_id
     now = utcnow()
     definitions = load_for_ingestion(conn, _definition_ids(raw_events))
     result = BatchResult()
@@ -112,7 +129,7 @@ def ingest_mobile_events(
                 result.dropped += 1
                 continue
             if launch_properties is None:
-                launch_properties = standard_properties(installation, app.application_code)
+                launch_properties = standard_properties(installation, installation.application_code)
             properties = launch_properties
         rows.append(
             {
