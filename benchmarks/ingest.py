@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -31,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -95,21 +96,48 @@ def running_server(url: str, workers: int) -> Iterator[tuple[str, int]]:
         process.wait(timeout=30)
 
 
+def _tree_pids(pid: int) -> list[int]:
+    pids, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        pids.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    pending += [int(child) for child in children.read().split()]
+        except FileNotFoundError:
+            continue
+    return pids
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants."""
+    total = 0
+    for current in _tree_pids(pid):
+        try:
+            with open(f"/proc/{current}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except FileNotFoundError:
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _tree_rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants (uvicorn workers), in MB."""
     total = 0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
+    for current in _tree_pids(pid):
         try:
             with open(f"/proc/{current}/status") as status:
                 for line in status:
                     if line.startswith("VmRSS:"):
                         total += int(line.split()[1])
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as children:
-                    pending += [int(child) for child in children.read().split()]
-        except (FileNotFoundError, ProcessLookupError):
+        except FileNotFoundError:
             continue
     return total / 1024
 
@@ -122,10 +150,8 @@ class RssSampler:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self.peak = max(self.peak, _tree_rss_mb(self.pid))
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.25)
-            except TimeoutError:
-                pass
 
 
 # --- a minimal keep-alive HTTP/1.1 client ------------------------------------------------------
@@ -192,10 +218,13 @@ async def _load(
     latencies: list[float] = []
     errors = 0
     events_sent = 0
-    deadline = time.perf_counter() + seconds
+    deadline = time.perf_counter() + seconds + concurrency * 0.02
 
     async def worker(index: int) -> None:
         nonlocal errors, events_sent
+        # Staggered opening: uvicorn workers share one listening socket, and connections
+        # opened all at once tend to be accepted by a single worker.
+        await asyncio.sleep(index * 0.02)
         connection = await Connection.open(host, port)
         installation = installations[index % len(installations)]
         path = f"/v1/installations/{installation}/events"
@@ -297,16 +326,11 @@ def driver_insert_rate(url: str, rows: list[dict[str, Any]], batch: int = 1000) 
     sqlite = url.startswith("sqlite")
     mark = "?" if sqlite else "%s"
     columns = list(rows[0])
-    sql = (
-        f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    )
-    params = [
-        tuple(json.dumps(r[c]) if c == "properties" else r[c] for c in columns) for r in rows
-    ]
+    sql = f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    params = [tuple(json.dumps(r[c]) if c == "properties" else r[c] for c in columns) for r in rows]
     if sqlite:
         params = [
-            tuple(v.isoformat(sep=" ") if isinstance(v, datetime) else v for v in p)
-            for p in params
+            tuple(v.isoformat(sep=" ") if isinstance(v, datetime) else v for v in p) for p in params
         ]
     db = Database(make_engine(url, pool_size=1))
     try:
@@ -337,6 +361,7 @@ async def _measure(
     sampling = asyncio.create_task(sampler.run(stop))
     # warm-up: every worker, connection pool and code path
     await _load(host, int(port), code, installations, 4, 10, 1.0, "w")
+    cpu = (_tree_cpu_s(pid), _own_cpu_s())
     batch = await _load(
         host,
         int(port),
@@ -347,9 +372,14 @@ async def _measure(
         args.seconds,
         "b",
     )
+    batch["server_cpu_s"] = _tree_cpu_s(pid) - cpu[0]
+    batch["client_cpu_s"] = _own_cpu_s() - cpu[1]
+    cpu = (_tree_cpu_s(pid), _own_cpu_s())
     single = await _load(
         host, int(port), code, installations, args.single_concurrency, 1, args.seconds, "s"
     )
+    single["server_cpu_s"] = _tree_cpu_s(pid) - cpu[0]
+    single["client_cpu_s"] = _own_cpu_s() - cpu[1]
     stop.set()
     await sampling
     return {"batch": batch, "single": single, "rss": sampler.peak}
@@ -403,11 +433,15 @@ def main() -> None:
         "batch_p99_ms": round(batch["p99_ms"], 2),
         "batch_concurrency": args.batch_concurrency,
         "batch_errors": batch["errors"],
+        "batch_server_cpu_share": round(batch["server_cpu_s"] / batch["seconds"], 2),
+        "batch_client_cpu_share": round(batch["client_cpu_s"] / batch["seconds"], 2),
         "single_requests_per_s": round(single["requests"] / single["seconds"]),
         "single_p50_ms": round(single["p50_ms"], 2),
         "single_p99_ms": round(single["p99_ms"], 2),
         "single_concurrency": args.single_concurrency,
         "single_errors": single["errors"],
+        "single_server_cpu_share": round(single["server_cpu_s"] / single["seconds"], 2),
+        "single_client_cpu_share": round(single["client_cpu_s"] / single["seconds"], 2),
         "raw_rows_per_s": round(raw),
         "driver_rows_per_s": round(driver),
         "ratio": round(batch_rate / raw, 3),

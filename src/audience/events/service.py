@@ -76,7 +76,7 @@ class BatchResult:
 def mobile_installation(
     conn: Connection, db: Database, authorization: str | None, push_registration_id: str
 ) -> Row:
-    """The live installation a mobile events call acts as, locked for the transaction.
+    """The live installation a mobile events call acts as.
 
     The application code is compared with the code of the installation's own application,
     which the installation lookup joins anyway: on the hot path authentication costs no query
@@ -84,34 +84,38 @@ def mobile_installation(
     key or another app's code get exactly the answers (401, 403, 404) of every mobile call.
     """
     token = credential_of(authorization)
-    row = installation_queries.find(conn, push_registration_id, for_update=True)
+    row = installation_queries.find(conn, push_registration_id)
     if row is not None and hmac.compare_digest(row.application_code.encode(), token.encode()):
         return check_app_installation(row, row.application_id, push_registration_id)
     app = mobile_app(authenticate(db, authorization))
     return check_app_installation(row, app.id, push_registration_id)
 
 
-def ingest_mobile_events(
-    conn: Connection, installation: Row, raw_events: list[Any], validate: bool
-) -> BatchResult:
-    """Store a batch from one installation on its current person, in one transaction.
+@dataclass
+class CheckedBatch:
+    """A batch checked against its definitions, before the write transaction."""
 
-    ``installation`` must be locked (``mobile_installation``; SQLite serialises writers), so
-    concurrent batches of one installation see each other's eventIds and AppLaunch times.
-    """
-    push_registration_id = installation.push_registration_id
+    events: list[CheckedEvent]
+    received_at: datetime
+    result: BatchResult
+
+
+def check_batch(
+    conn: Connection, raw_events: list[Any], validate: bool, allow_app_launch: bool = True
+) -> CheckedBatch:
+    """R8 for every event (one definitions query); 400 on the first invalid one, or with
+    ``validate=False`` the invalid ones are listed and left out."""
     now = utcnow()
     definitions = load_for_ingestion(conn, _definition_ids(raw_events))
-    result = BatchResult()
-    checked: list[CheckedEvent] = []
+    batch = CheckedBatch([], now, BatchResult())
     for index, raw in enumerate(raw_events):
         try:
-            checked.append(check_event(raw, definitions, now, allow_app_launch=True))
+            batch.events.append(check_event(raw, definitions, now, allow_app_launch))
         except InvalidEvent as exc:
             prefix = f"events.{index}."
             if validate:
                 raise exc.to_api_error(prefix) from None
-            result.invalid.append(
+            batch.result.invalid.append(
                 {
                     "index": index,
                     "code": exc.code,
@@ -119,7 +123,24 @@ def ingest_mobile_events(
                     "reason": exc.reason,
                 }
             )
-    checked = _without_duplicates(conn, push_registration_id, checked, result)
+    return batch
+
+
+def store_batch(conn: Connection, caller: Row, batch: CheckedBatch) -> BatchResult:
+    """Store a checked batch on the installation's current person, in one transaction.
+
+    The installation row is locked first (PostgreSQL; SQLite serialises writers) and read
+    again: concurrent batches of one installation see each other's eventIds and AppLaunch
+    times, and an installation relinked or uninstalled meanwhile is honoured.
+    """
+    push_registration_id = caller.push_registration_id
+    installation = check_app_installation(
+        installation_queries.find(conn, push_registration_id, for_update=True),
+        caller.application_id,
+        push_registration_id,
+    )
+    result = batch.result
+    checked = _without_duplicates(conn, push_registration_id, batch.events, result)
     rows: list[dict[str, Any]] = []
     launch_properties: dict[str, Any] | None = None
     for event in checked:
@@ -137,7 +158,7 @@ def ingest_mobile_events(
                 "push_registration_id": push_registration_id,
                 "definition_id": event.definition_id,
                 "occurred_at": event.occurred_at,
-                "received_at": now,
+                "received_at": batch.received_at,
                 "event_id": event.event_id,
                 "properties": properties,
             }
