@@ -160,3 +160,12 @@ def test_scopes(api: Api, ev: Events, shop: dict) -> None:
     as_app = api.client.get("/v1/event-definitions", headers=api.mobile(shop))
     assert_error(as_app, 403, "FORBIDDEN")
     assert_error(api.client.get("/v1/event-definitions"), 401, "UNAUTHORIZED")
+
+
+def test_openapi_lists_the_event_endpoints(api: Api) -> None:
+    paths = api.client.get("/openapi.json").json()["paths"]
+    batch = paths["/v1/installations/{push_registration_id}/events"]["post"]
+    schema = batch["requestBody"]["content"]["application/json"]["schema"]
+    assert "events" in schema["properties"]
+    for path in ("/v1/event-definitions", "/v1/persons/{person_id}/events"):
+        assert path in paths
