@@ -15,6 +15,8 @@ from audience.auth.routes import router as api_keys_router
 from audience.config import Settings, get_settings
 from audience.db import Database, make_engine
 from audience.errors import install_error_handlers
+from audience.events.routes import definitions_router as event_definitions_router
+from audience.events.routes import events_router
 from audience.installations.routes import router as installations_router
 from audience.limits import InputGuard
 from audience.observability import RequestObserver, configure_logging, metrics_response
@@ -30,6 +32,8 @@ ROUTERS = (
     installations_router,
     persons_router,
     mobile_persons_router,
+    event_definitions_router,
+    events_router,
     segments_router,
 )
 

@@ -31,16 +31,22 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "UNAUTHORIZED", message)
 
 
-def authenticate(
-    db: Db, authorization: Annotated[str | None, Depends(_authorization)]
-) -> ApiKeyPrincipal | AppPrincipal:
-    """Whoever the credential names; an API key or an application code, told apart by prefix."""
+def credential_of(authorization: str | None) -> str:
+    """The credential of an ``Authorization: App <credential>`` header, else 401."""
     if not authorization:
         raise _unauthorized("Missing Authorization header")
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme != "App" or not token:
         raise _unauthorized("Authorization must be 'App <credential>'")
+    return token
+
+
+def authenticate(
+    db: Db, authorization: Annotated[str | None, Depends(_authorization)]
+) -> ApiKeyPrincipal | AppPrincipal:
+    """Whoever the credential names; an API key or an application code, told apart by prefix."""
+    token = credential_of(authorization)
     with db.read() as conn:
         if token.startswith("ak_"):
             key = authenticate_key(conn, token)

@@ -85,8 +85,14 @@ def get_app_installation(
     conn: Connection, app: AppPrincipal, push_registration_id: str, for_update: bool = False
 ) -> Row:
     """The installation a mobile call acts as: of this app (else 404), live (else 410)."""
-    row = queries.find(conn, push_registration_id, for_update)
-    if row is None or row.application_id != app.id:
+    return check_app_installation(
+        queries.find(conn, push_registration_id, for_update), app.id, push_registration_id
+    )
+
+
+def check_app_installation(row: Row | None, app_id: str, push_registration_id: str) -> Row:
+    """``row`` if it is a live installation of application ``app_id``; else 404 or 410."""
+    if row is None or row.application_id != app_id:
         # Another app's installation is reported exactly like a missing one: no existence leak.
         raise no_registration(push_registration_id)
     if row.uninstalled_at is not None:

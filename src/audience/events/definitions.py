@@ -1,0 +1,85 @@
+"""Custom event definitions (R8): a custom event's name and its typed properties."""
+
+from typing import Any
+
+from sqlalchemy import Connection, Row
+from sqlalchemy.exc import IntegrityError
+
+from audience.clock import isoformat, utcnow
+from audience.errors import ApiError, validation_error
+from audience.events import queries
+from audience.events.standard import STANDARD_EVENTS
+from audience.events.validation import Definition
+
+ID_PATTERN = r"^[A-Za-z0-9]{1,36}$"
+PROPERTY_NAME_PATTERN = r"^[a-z_][A-Za-z0-9_]{0,127}$"
+PROPERTY_TYPES = ("string", "number", "boolean", "date", "datetime")
+MAX_PROPERTIES = 120
+# Reserved case-insensitively, so "appLaunch" cannot be mistaken for the standard event.
+_RESERVED = frozenset(name.lower() for name in STANDARD_EVENTS)
+
+
+def definition_to_api(row: Row) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "description": row.description,
+        "properties": row.properties or {},
+        "active": row.active,
+        "createdAt": isoformat(row.created_at),
+        "updatedAt": isoformat(row.updated_at),
+    }
+
+
+def not_found(definition_id: str) -> ApiError:
+    return ApiError(404, "NOT_FOUND", f"No event definition '{definition_id}'")
+
+
+def get_definition(conn: Connection, definition_id: str) -> Row:
+    row = queries.find_definition(conn, definition_id)
+    if row is None:
+        raise not_found(definition_id)
+    return row
+
+
+def create_definition(
+    conn: Connection,
+    definition_id: str,
+    description: str | None,
+    properties: dict[str, str],
+    active: bool,
+) -> Row:
+    if definition_id.lower() in _RESERVED:
+        raise validation_error(f"'{definition_id}' is reserved for a standard event", "id")
+    now = utcnow()
+    try:
+        with conn.begin_nested():
+            queries.insert_definition(
+                conn,
+                id=definition_id,
+                description=description,
+                properties=properties,
+                active=active,
+                created_at=now,
+                updated_at=now,
+            )
+    except IntegrityError:
+        raise ApiError(
+            409, "DEFINITION_EXISTS", f"Event '{definition_id}' is already defined", "id"
+        ) from None
+    return get_definition(conn, definition_id)
+
+
+def update_definition(conn: Connection, definition_id: str, changes: dict[str, Any]) -> Row:
+    """Change description, properties (the whole map) or the active flag; events stay as stored."""
+    get_definition(conn, definition_id)
+    if changes:
+        queries.update_definition(conn, definition_id, **changes, updated_at=utcnow())
+    return get_definition(conn, definition_id)
+
+
+def load_for_ingestion(conn: Connection, definition_ids: set[str]) -> dict[str, Definition]:
+    rows = queries.find_definitions(conn, definition_ids)
+    return {
+        row.id: Definition(id=row.id, active=row.active, properties=row.properties or {})
+        for row in rows
+    }

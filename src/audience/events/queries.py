@@ -1,0 +1,149 @@
+"""SQL for event definitions, events and the AppLaunch times of R7."""
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
+
+from audience.tables import app_launches, event_definitions, events, persons
+
+# --- definitions -------------------------------------------------------------------------------
+
+
+def find_definition(conn: Connection, definition_id: str) -> Row | None:
+    query = select(event_definitions).where(event_definitions.c.id == definition_id)
+    return conn.execute(query).first()
+
+
+def find_definitions(conn: Connection, definition_ids: Collection[str]) -> list[Row]:
+    """The definitions of one batch, in one query."""
+    if not definition_ids:
+        return []
+    query = select(
+        event_definitions.c.id, event_definitions.c.active, event_definitions.c.properties
+    ).where(event_definitions.c.id.in_(list(definition_ids)))
+    return list(conn.execute(query))
+
+
+def insert_definition(conn: Connection, **values: object) -> None:
+    conn.execute(insert(event_definitions).values(**values))
+
+
+def update_definition(conn: Connection, definition_id: str, **values: object) -> None:
+    conn.execute(
+        update(event_definitions).where(event_definitions.c.id == definition_id).values(**values)
+    )
+
+
+def list_definitions(
+    conn: Connection, active: bool | None, after_id: str | None, limit: int
+) -> list[Row]:
+    query = select(event_definitions).order_by(event_definitions.c.id).limit(limit + 1)
+    if active is not None:
+        query = query.where(event_definitions.c.active.is_(active))
+    if after_id is not None:
+        query = query.where(event_definitions.c.id > after_id)
+    return list(conn.execute(query))
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+def existing_event_ids(
+    conn: Connection, push_registration_id: str, event_ids: Collection[str]
+) -> set[str]:
+    """Which of these client event ids this installation already stored (one indexed query)."""
+    query = select(events.c.event_id).where(
+        events.c.push_registration_id == push_registration_id,
+        events.c.event_id.in_(list(event_ids)),
+    )
+    return set(conn.execute(query).scalars())
+
+
+def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """One executemany for the whole batch."""
+    if rows:
+        conn.execute(insert(events), rows)
+
+
+def insert_event(conn: Connection, **values: object) -> int:
+    event_id = conn.execute(insert(events).values(**values).returning(events.c.id)).scalar_one()
+    return int(event_id)
+
+
+def find_event(conn: Connection, event_id: int) -> Row | None:
+    return conn.execute(select(events).where(events.c.id == event_id)).first()
+
+
+def find_server_event(
+    conn: Connection, person_ids: Sequence[str], client_event_id: str
+) -> Row | None:
+    """A server-side event (no installation) of this person with this client ``eventId``."""
+    query = select(events).where(
+        events.c.person_id.in_(person_ids),
+        events.c.push_registration_id.is_(None),
+        events.c.event_id == client_event_id,
+    )
+    return conn.execute(query).first()
+
+
+def lock_person(conn: Connection, person_id: str) -> None:
+    """Serialise server-side ingestion per person (PostgreSQL; SQLite serialises writers)."""
+    conn.execute(select(persons.c.id).where(persons.c.id == person_id).with_for_update())
+
+
+def history(
+    conn: Connection,
+    person_ids: Sequence[str],
+    *,
+    definition_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    push_registration_id: str | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[Row]:
+    """Newest first, ``limit + 1`` rows; ``after`` is the (occurredAt, id) of the last one seen."""
+    query = (
+        select(events)
+        .where(events.c.person_id.in_(person_ids))
+        .order_by(events.c.occurred_at.desc(), events.c.id.desc())
+        .limit(limit + 1)
+    )
+    if definition_id is not None:
+        query = query.where(events.c.definition_id == definition_id)
+    if since is not None:
+        query = query.where(events.c.occurred_at >= since)
+    if until is not None:
+        query = query.where(events.c.occurred_at <= until)
+    if push_registration_id is not None:
+        query = query.where(events.c.push_registration_id == push_registration_id)
+    if after is not None:
+        at, last_id = after
+        query = query.where(
+            or_(
+                events.c.occurred_at < at,
+                and_(events.c.occurred_at == at, events.c.id < last_id),
+            )
+        )
+    return list(conn.execute(query))
+
+
+# --- AppLaunch (R7) ----------------------------------------------------------------------------
+
+
+def previous_launch(conn: Connection, push_registration_id: str, at: datetime) -> datetime | None:
+    """The latest recorded AppLaunch of the installation whose time is not after ``at``."""
+    query = select(func.max(app_launches.c.occurred_at)).where(
+        app_launches.c.push_registration_id == push_registration_id,
+        app_launches.c.occurred_at <= at,
+    )
+    found: datetime | None = conn.execute(query).scalar()
+    return found
+
+
+def insert_launch(conn: Connection, push_registration_id: str, at: datetime) -> None:
+    conn.execute(
+        insert(app_launches).values(push_registration_id=push_registration_id, occurred_at=at)
+    )

@@ -1,0 +1,258 @@
+"""Event rules: mobile batch ingestion (R7, R8), server-side events and a person's history."""
+
+import hmac
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from audience.auth.dependencies import authenticate, credential_of, mobile_app
+from audience.clock import isoformat, utcnow
+from audience.db import Database
+from audience.errors import ApiError
+from audience.events import queries
+from audience.events.definitions import load_for_ingestion
+from audience.events.standard import APP_LAUNCH, standard_properties
+from audience.events.validation import CheckedEvent, InvalidEvent, check_event
+from audience.installations import queries as installation_queries
+from audience.installations.service import check_app_installation
+from audience.persons.queries import profile_ids, resolve_person_id
+
+APP_LAUNCH_WINDOW = timedelta(seconds=30)
+
+
+def event_to_api(row: Row) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "personId": row.person_id,
+        "pushRegistrationId": row.push_registration_id,
+        "definitionId": row.definition_id,
+        "occurredAt": isoformat(row.occurred_at),
+        "receivedAt": isoformat(row.received_at),
+        "eventId": row.event_id,
+        "properties": row.properties or {},
+    }
+
+
+def person_not_found(person_id: str) -> ApiError:
+    return ApiError(404, "PERSON_NOT_FOUND", f"No person '{person_id}'")
+
+
+def live_person_id(conn: Connection, person_id: str) -> str:
+    """The person a path id names (a merged-away id answers its survivor), else 404."""
+    resolved = resolve_person_id(conn, person_id)
+    if resolved is None:
+        raise person_not_found(person_id)
+    return resolved
+
+
+def _definition_ids(raw_events: list[Any]) -> set[str]:
+    return {
+        raw["definitionId"]
+        for raw in raw_events
+        if isinstance(raw, dict) and isinstance(raw.get("definitionId"), str)
+    } - {APP_LAUNCH}
+
+
+@dataclass
+class BatchResult:
+    accepted: int = 0
+    duplicates: int = 0
+    dropped: int = 0
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_api(self, list_invalid: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "dropped": self.dropped,
+        }
+        if list_invalid:
+            body["invalid"] = self.invalid
+        return body
+
+
+def mobile_installation(
+    conn: Connection, db: Database, authorization: str | None, push_registration_id: str
+) -> Row:
+    """The live installation a mobile events call acts as.
+
+    The application code is compared with the code of the installation's own application,
+    which the installation lookup joins anyway: on the hot path authentication costs no query
+    of its own. Any mismatch falls back to full authentication, so a bad credential, an API
+    key or another app's code get exactly the answers (401, 403, 404) of every mobile call.
+    """
+    token = credential_of(authorization)
+    row = installation_queries.find(conn, push_registration_id)
+    if row is not None and hmac.compare_digest(row.application_code.encode(), token.encode()):
+        return check_app_installation(row, row.application_id, push_registration_id)
+    app = mobile_app(authenticate(db, authorization))
+    return check_app_installation(row, app.id, push_registration_id)
+
+
+@dataclass
+class CheckedBatch:
+    """A batch checked against its definitions, before the write transaction."""
+
+    events: list[CheckedEvent]
+    received_at: datetime
+    result: BatchResult
+
+
+def check_batch(
+    conn: Connection, raw_events: list[Any], validate: bool, allow_app_launch: bool = True
+) -> CheckedBatch:
+    """R8 for every event (one definitions query); 400 on the first invalid one, or with
+    ``validate=False`` the invalid ones are listed and left out."""
+    now = utcnow()
+    definitions = load_for_ingestion(conn, _definition_ids(raw_events))
+    batch = CheckedBatch([], now, BatchResult())
+    for index, raw in enumerate(raw_events):
+        try:
+            batch.events.append(check_event(raw, definitions, now, allow_app_launch))
+        except InvalidEvent as exc:
+            prefix = f"events.{index}."
+            if validate:
+                raise exc.to_api_error(prefix) from None
+            batch.result.invalid.append(
+                {
+                    "index": index,
+                    "code": exc.code,
+                    "field": exc.field_in(prefix),
+                    "reason": exc.reason,
+                }
+            )
+    return batch
+
+
+def store_batch(conn: Connection, caller: Row, batch: CheckedBatch) -> BatchResult:
+    """Store a checked batch on the installation's current person, in one transaction.
+
+    The installation row is locked first (PostgreSQL; SQLite serialises writers) and read
+    again: concurrent batches of one installation see each other's eventIds and AppLaunch
+    times, and an installation relinked or uninstalled meanwhile is honoured.
+    """
+    push_registration_id = caller.push_registration_id
+    installation = check_app_installation(
+        installation_queries.find(conn, push_registration_id, for_update=True),
+        caller.application_id,
+        push_registration_id,
+    )
+    result = batch.result
+    checked = _without_duplicates(conn, push_registration_id, batch.events, result)
+    rows: list[dict[str, Any]] = []
+    launch_properties: dict[str, Any] | None = None
+    for event in checked:
+        properties = event.properties
+        if event.definition_id == APP_LAUNCH:
+            if not _record_launch(conn, push_registration_id, event.occurred_at):
+                result.dropped += 1
+                continue
+            if launch_properties is None:
+                launch_properties = standard_properties(installation, installation.application_code)
+            properties = launch_properties
+        rows.append(
+            {
+                "person_id": installation.person_id,
+                "push_registration_id": push_registration_id,
+                "definition_id": event.definition_id,
+                "occurred_at": event.occurred_at,
+                "received_at": batch.received_at,
+                "event_id": event.event_id,
+                "properties": properties,
+            }
+        )
+    queries.insert_events(conn, rows)
+    result.accepted = len(rows)
+    return result
+
+
+def _without_duplicates(
+    conn: Connection, push_registration_id: str, checked: list[CheckedEvent], result: BatchResult
+) -> list[CheckedEvent]:
+    """Drop events whose eventId this installation already stored, or sent earlier in the batch."""
+    client_ids = {event.event_id for event in checked if event.event_id is not None}
+    if not client_ids:
+        return checked
+    seen = queries.existing_event_ids(conn, push_registration_id, client_ids)
+    fresh: list[CheckedEvent] = []
+    for event in checked:
+        if event.event_id is not None:
+            if event.event_id in seen:
+                result.duplicates += 1
+                continue
+            seen.add(event.event_id)
+        fresh.append(event)
+    return fresh
+
+
+def _record_launch(conn: Connection, push_registration_id: str, at: datetime) -> bool:
+    """R7: record the launch unless the previous one (latest not after it) is ≤ 30 s earlier."""
+    previous = queries.previous_launch(conn, push_registration_id, at)
+    if previous is not None and at - previous <= APP_LAUNCH_WINDOW:
+        return False
+    queries.insert_launch(conn, push_registration_id, at)
+    return True
+
+
+def record_server_event(conn: Connection, person_id: str, raw: Any) -> tuple[Row, bool]:
+    """A custom event recorded by the server API; answers the row and whether it is new.
+
+    Without an installation the (installation, eventId) constraint cannot apply, so a retried
+    ``eventId`` is found among the person's server-side events under a lock on the person.
+    """
+    person_id = live_person_id(conn, person_id)
+    queries.lock_person(conn, person_id)
+    now = utcnow()
+    wanted = _definition_ids([raw])
+    try:
+        event = check_event(raw, load_for_ingestion(conn, wanted), now, allow_app_launch=False)
+    except InvalidEvent as exc:
+        raise exc.to_api_error("") from None
+    if event.event_id is not None:
+        existing = queries.find_server_event(conn, profile_ids(conn, person_id), event.event_id)
+        if existing is not None:
+            return existing, False
+    new_id = queries.insert_event(
+        conn,
+        person_id=person_id,
+        push_registration_id=None,
+        definition_id=event.definition_id,
+        occurred_at=event.occurred_at,
+        received_at=now,
+        event_id=event.event_id,
+        properties=event.properties,
+    )
+    row = queries.find_event(conn, new_id)
+    assert row is not None
+    return row, True
+
+
+def person_history(
+    conn: Connection,
+    person_id: str,
+    *,
+    definition_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    push_registration_id: str | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[Row]:
+    """The events of a person and of every person merged into it, newest first."""
+    person_id = live_person_id(conn, person_id)
+    return queries.history(
+        conn,
+        profile_ids(conn, person_id),
+        definition_id=definition_id,
+        since=since,
+        until=until,
+        push_registration_id=push_registration_id,
+        after=after,
+        limit=limit,
+    )
+
+
+def history_cursor_key(row: Row) -> list[Any]:
+    return [isoformat(row.occurred_at), int(row.id)]
