@@ -67,3 +67,20 @@ def percentile_ms(samples: list[float], fraction: float) -> float:
 
 def backend_of(url: str) -> str:
     return "sqlite" if url.startswith("sqlite") else "postgresql"
+
+
+def fresh_database(url: str | None, name: str) -> str:
+    """A new SQLite file in a temporary folder, or the given PostgreSQL database emptied."""
+    if url is None:
+        import tempfile
+
+        return f"sqlite:///{tempfile.mkdtemp(prefix='audience-bench-')}/{name}.db"
+    if not url.startswith("sqlite"):
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    return url

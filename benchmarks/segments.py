@@ -13,7 +13,6 @@ import argparse
 import json
 import random
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +21,7 @@ import httpx
 from sqlalchemy import delete, insert, text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import backend_of, median_ms, server
+from _common import backend_of, fresh_database, median_ms, server
 
 from audience.clock import utcnow
 from audience.db import Database, make_engine
@@ -56,18 +55,6 @@ THREE_CONDITIONS = {
     ]
 }
 IOS_DEVICES = {"installation": {"attribute": "platform", "op": "eq", "value": "iOS"}}
-
-
-def fresh_database(url: str | None) -> str:
-    if url is None:
-        return f"sqlite:///{tempfile.mkdtemp(prefix='audience-bench-')}/segments.db"
-    if not url.startswith("sqlite"):
-        engine = make_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-    return url
 
 
 def chunks(rows: list[dict], size: int = 20_000):  # type: ignore[no-untyped-def]
@@ -282,7 +269,7 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=20)
     args = parser.parse_args()
 
-    url = fresh_database(args.database_url)
+    url = fresh_database(args.database_url, "segments")
     upgrade(url)
     db = Database(make_engine(url))
     load_s = load(db, args.persons, args.installations, args.events)
