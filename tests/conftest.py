@@ -40,12 +40,12 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def database(database_url: str) -> Iterator[Database]:
     db = Database(make_engine(database_url, pool_size=20))
-    _empty(db)
+    empty_database(db)
     yield db
     db.engine.dispose()
 
 
-def _empty(db: Database) -> None:
+def empty_database(db: Database) -> None:
     names = [table.name for table in reversed(metadata.sorted_tables)]
     with db.write() as conn:
         if db.is_sqlite:
@@ -58,7 +58,7 @@ def _empty(db: Database) -> None:
 @pytest.fixture
 def db(database: Database) -> Iterator[Database]:
     yield database
-    _empty(database)
+    empty_database(database)
 
 
 @pytest.fixture

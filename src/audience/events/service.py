@@ -18,6 +18,7 @@ from audience.events.validation import CheckedEvent, InvalidEvent, check_event
 from audience.installations import queries as installation_queries
 from audience.installations.service import check_app_installation
 from audience.persons.queries import profile_ids, resolve_person_id
+from audience.segments.membership import refresh_person
 
 APP_LAUNCH_WINDOW = timedelta(seconds=30)
 
@@ -165,6 +166,8 @@ def store_batch(conn: Connection, caller: Row, batch: CheckedBatch) -> BatchResu
         )
     queries.insert_events(conn, rows)
     result.accepted = len(rows)
+    if rows:
+        refresh_person(conn, installation.person_id)
     return result
 
 
@@ -224,6 +227,7 @@ def record_server_event(conn: Connection, person_id: str, raw: Any) -> tuple[Row
         event_id=event.event_id,
         properties=event.properties,
     )
+    refresh_person(conn, person_id, now)
     row = queries.find_event(conn, new_id)
     assert row is not None
     return row, True
