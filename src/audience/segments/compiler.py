@@ -15,7 +15,10 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
+    DateTime,
+    String,
     and_,
+    bindparam,
     exists,
     false,
     func,
@@ -26,6 +29,7 @@ from sqlalchemy import (
 )
 
 from audience.attributes.values import parse_datetime
+from audience.clock import utcnow
 from audience.segments.rules import (
     AllOf,
     AnyOf,
@@ -112,11 +116,32 @@ def _like_escaped(text: str) -> str:
     return text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def compare(expr: Any, test: Comparison, now: datetime, is_timestamp: bool = False) -> Any:
+class Clock:
+    """ "Now" for time windows: a fixed moment, or (``None``) the moment the statement runs,
+    as bound parameters computed at execution so a built statement can be cached and reused."""
+
+    def __init__(self, fixed: datetime | None) -> None:
+        self.fixed = fixed
+
+    def days_ago(self, days: int, form: Literal["timestamp", "date", "text"]) -> Any:
+        def compute(base: datetime) -> Any:
+            moment = base - timedelta(days=days)
+            if form == "timestamp":
+                return moment
+            return moment.date().isoformat() if form == "date" else _iso(moment)
+
+        if self.fixed is not None:
+            return compute(self.fixed)
+        type_ = DateTime() if form == "timestamp" else String()
+        return bindparam(None, callable_=lambda: compute(utcnow()), type_=type_)
+
+
+def compare(expr: Any, test: Comparison, clock: Clock, is_timestamp: bool = False) -> Any:
     """``expr`` (nullable) tested by ``test``; ``is_timestamp`` for DateTime columns."""
     op = test.op
     if op in NEGATIONS:
-        positive = compare(expr, test.model_copy(update={"op": NEGATIONS[op]}), now, is_timestamp)
+        negated = test.model_copy(update={"op": NEGATIONS[op]})
+        positive = compare(expr, negated, clock, is_timestamp)
         return or_(expr.is_(None), not_(positive)) if op != "not_exists" else not_(positive)
     if op == "exists":
         return expr.is_not(None)
@@ -141,12 +166,10 @@ def compare(expr: Any, test: Comparison, now: datetime, is_timestamp: bool = Fal
         return func.lower(expr).like(f"{_like_escaped(value)}%", escape="\\")
     if op == "within_last":
         assert test.days is not None
-        since = now - timedelta(days=test.days)
-        if is_timestamp:
-            return and_(expr >= since, expr <= now)
-        if test.type == "date":
-            return and_(expr >= since.date().isoformat(), expr <= now.date().isoformat())
-        return and_(expr >= _iso(since), expr <= _iso(now))
+        form: Literal["timestamp", "date", "text"] = (
+            "timestamp" if is_timestamp else "date" if test.type == "date" else "text"
+        )
+        return and_(expr >= clock.days_ago(test.days, form), expr <= clock.days_ago(0, form))
     raise ValueError(f"unknown operator {op}")
 
 
@@ -155,8 +178,8 @@ def _iso(value: datetime) -> str:
 
 
 class Compiler:
-    def __init__(self, now: datetime, mode: Mode) -> None:
-        self.now = now
+    def __init__(self, now: datetime | None, mode: Mode) -> None:
+        self.clock = Clock(now)
         self.mode = mode
 
     def person(self, rule: Rule) -> ColumnElement[bool]:
@@ -203,39 +226,40 @@ class Compiler:
         if isinstance(rule, AttributeCondition):
             if rule.custom:
                 expr = json_value(installations.c.custom_attributes, rule.attribute, rule.test.type)
-                return compare(expr, rule.test, self.now)
+                return compare(expr, rule.test, self.clock)
             column = INSTALLATION_COLUMNS[rule.attribute]
             is_timestamp = rule.attribute in ("createdAt", "updatedAt")
-            return compare(column, rule.test, self.now, is_timestamp)
+            return compare(column, rule.test, self.clock, is_timestamp)
         raise TypeError(f"not an installation rule: {rule!r}")
 
     def _person_attribute(self, rule: AttributeCondition) -> ColumnElement[bool]:
         test = rule.test
         if rule.custom:
             expr = json_value(persons.c.custom_attributes, rule.attribute, test.type)
-            return compare(expr, test, self.now)
+            return compare(expr, test, self.clock)
         if rule.attribute in MULTI_VALUED:
             negative = test.op in NEGATIONS
             positive = test.model_copy(update={"op": NEGATIONS[test.op]}) if negative else test
             owned = exists().where(
                 person_identities.c.person_id == persons.c.id,
                 person_identities.c.kind == MULTI_VALUED[rule.attribute],
-                compare(person_identities.c.value, positive, self.now)
+                compare(person_identities.c.value, positive, self.clock)
                 if positive.op != "exists"
                 else true(),
             )
             return not_(owned) if negative else owned
         is_timestamp = rule.attribute in ("createdAt", "updatedAt")
         column = PERSON_COLUMNS[rule.attribute]
-        return compare(column, test, self.now, is_timestamp)
+        return compare(column, test, self.clock, is_timestamp)
 
     def _event_filters(self, rule: EventCondition) -> list[Any]:
         filters: list[Any] = [events.c.definition_id == rule.event]
         if rule.within_days is not None:
-            filters.append(events.c.occurred_at >= self.now - timedelta(days=rule.within_days))
+            since = self.clock.days_ago(rule.within_days, "timestamp")
+            filters.append(events.c.occurred_at >= since)
         for where in rule.where:
             expr = json_value(events.c.properties, where.property, where.test.type)
-            filters.append(compare(expr, where.test, self.now))
+            filters.append(compare(expr, where.test, self.clock))
         return filters
 
     def _event(self, rule: EventCondition) -> ColumnElement[bool]:
@@ -272,5 +296,6 @@ class Compiler:
         return persons.c.id.in_(grouped.having(holds(func.count(), rule.count)))
 
 
-def compile_rule(rule: Rule, now: datetime, mode: Mode = "bulk") -> ColumnElement[bool]:
+def compile_rule(rule: Rule, now: datetime | None, mode: Mode = "bulk") -> ColumnElement[bool]:
+    """The rule as a condition on ``persons``; ``now=None`` reads the clock at execution."""
     return Compiler(now, mode).person(rule)

@@ -3,7 +3,7 @@ in bulk by the periodic sweep (time windows move even when nothing is written)."
 
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, select
 
 from audience.clock import utcnow
 from audience.db import Database, insert_ignoring_duplicates
@@ -16,18 +16,44 @@ from audience.tables import persons, segment_members, segments
 
 # Parsed rules by segment id, valid while the segment's updated_at is unchanged.
 _parsed: dict[str, tuple[datetime, Rule]] = {}
+# One statement evaluating every saved segment for one person, per set of segment versions;
+# its time windows read the clock at execution, so it is built once and SQLAlchemy's
+# compiled-statement cache makes each run cheap.
+_person_statements: dict[tuple[tuple[str, datetime], ...], tuple[list[str], Select]] = {}
 
 
-def saved_rules(conn: Connection) -> dict[str, Rule]:
-    """Every saved segment's parsed rule, parsing only segments changed since last time."""
-    rows = conn.execute(select(segments.c.id, segments.c.updated_at)).all()
-    stale = [row.id for row in rows if _parsed.get(row.id, (None,))[0] != row.updated_at]
+def _versions(conn: Connection) -> tuple[tuple[str, datetime], ...]:
+    query = select(segments.c.id, segments.c.updated_at).order_by(segments.c.id)
+    return tuple((row.id, row.updated_at) for row in conn.execute(query))
+
+
+def _rules(conn: Connection, versions: tuple[tuple[str, datetime], ...]) -> dict[str, Rule]:
+    stale = [sid for sid, at in versions if _parsed.get(sid, (None,))[0] != at]
     if stale:
         definitions = queries.load_definitions(conn)
         query = select(segments.c.id, segments.c.rule, segments.c.updated_at)
         for row in conn.execute(query.where(segments.c.id.in_(stale))):
             _parsed[row.id] = (row.updated_at, parse_rule(row.rule, definitions))
-    return {row.id: _parsed[row.id][1] for row in rows}
+    return {sid: _parsed[sid][1] for sid, _at in versions}
+
+
+def saved_rules(conn: Connection) -> dict[str, Rule]:
+    """Every saved segment's parsed rule, parsing only segments changed since last time."""
+    return _rules(conn, _versions(conn))
+
+
+def _person_statement(
+    conn: Connection, versions: tuple[tuple[str, datetime], ...]
+) -> tuple[list[str], Select]:
+    cached = _person_statements.get(versions)
+    if cached is None:
+        rules = _rules(conn, versions)
+        conditions = {sid: compile_rule(rule, None, "single") for sid, rule in rules.items()}
+        if len(_person_statements) > 64:
+            _person_statements.clear()
+        cached = queries.person_flags_statement(conditions)
+        _person_statements[versions] = cached
+    return cached
 
 
 def _record(
@@ -47,16 +73,16 @@ def _record(
 
 def refresh_person(conn: Connection, person_id: str, now: datetime | None = None) -> None:
     """Bring one person's stored memberships up to date, inside the caller's transaction."""
-    rules = saved_rules(conn)
+    versions = _versions(conn)
     current = queries.memberships_of(conn, person_id)
-    if not rules and not current:
+    if not versions and not current:
         return
     now = now or utcnow()
     # Serialise concurrent refreshes of one person (PostgreSQL; SQLite writers are serial).
     conn.execute(select(persons.c.id).where(persons.c.id == person_id).with_for_update())
-    conditions = {sid: compile_rule(rule, now, "single") for sid, rule in rules.items()}
-    SEGMENT_EVALUATIONS.labels("person").inc(len(conditions))
-    matches = queries.person_flags(conn, person_id, conditions)
+    keys, statement = _person_statement(conn, versions)
+    SEGMENT_EVALUATIONS.labels("person").inc(len(keys))
+    matches = queries.run_person_flags(conn, keys, statement, person_id)
     _record(
         conn,
         {sid: [person_id] for sid in sorted(matches - current)},

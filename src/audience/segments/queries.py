@@ -1,10 +1,13 @@
 """SQL for segments, their stored membership, and the definitions a rule may name."""
 
+from typing import Any
+
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Row,
     Select,
+    bindparam,
     delete,
     func,
     insert,
@@ -133,54 +136,80 @@ def leaving(conn: Connection, segment_id: str, condition: ColumnElement[bool]) -
     return list(conn.execute(query).scalars())
 
 
-def person_flags(
-    conn: Connection, person_id: str, conditions: dict[str, ColumnElement[bool]]
-) -> set[str]:
-    """Which of ``conditions`` hold for one person, in one query."""
-    if not conditions:
-        return set()
+def person_flags_statement(
+    conditions: dict[str, ColumnElement[bool]],
+) -> tuple[list[str], Select]:
+    """One statement answering, for the person bound as ``person_id``, which conditions hold."""
     keys = list(conditions)
-    columns = [conditions[key].label(f"c{i}") for i, key in enumerate(keys)]
-    row = conn.execute(select(*columns).where(persons.c.id == person_id)).first()
+    columns: list[Any] = [conditions[key].label(f"c{i}") for i, key in enumerate(keys)]
+    if not columns:
+        columns = [persons.c.id]
+    return keys, select(*columns).where(persons.c.id == bindparam("person_id"))
+
+
+def run_person_flags(
+    conn: Connection, keys: list[str], statement: Select, person_id: str
+) -> set[str]:
+    if not keys:
+        return set()
+    row = conn.execute(statement, {"person_id": person_id}).first()
     if row is None:
         return set()
     return {key for key, value in zip(keys, row, strict=True) if value}
 
 
-def member_ids(segment_id: str) -> Select:
-    return select(segment_members.c.person_id).where(segment_members.c.segment_id == segment_id)
-
-
-def matching_ids(condition: ColumnElement[bool]) -> Select:
-    return select(persons.c.id).where(condition)
+def person_flags(
+    conn: Connection, person_id: str, conditions: dict[str, ColumnElement[bool]]
+) -> set[str]:
+    """Which of ``conditions`` hold for one person, in one query."""
+    keys, statement = person_flags_statement(conditions)
+    return run_person_flags(conn, keys, statement, person_id)
 
 
 def resolve_installations(
     conn: Connection,
-    audience: Select,
     *,
+    segment_id: str | None,
+    condition: ColumnElement[bool] | None,
     application_code: str | None,
     platform: str | None,
     push_registration_enabled_only: bool,
     notifications_enabled_only: bool,
     primary_device_only: bool,
-    after_id: str | None,
+    after: tuple[str, str] | None,
     limit: int,
 ) -> list[Row]:
-    """Live installations of the audience's persons, keyset-paginated by pushRegistrationId.
+    """Live installations of a segment's stored members (or of a rule's matches), keyset-
+    paginated by (personId, pushRegistrationId) so each page walks the member index in order
+    instead of re-reading the whole audience.
 
     With ``primary_device_only`` a person's primary installation is taken, or every live one
     when the person has no primary (primary is judged over all live devices, before filters).
     """
+    if segment_id is not None:
+        owner = segment_members.c.person_id
+        query = (
+            select()
+            .select_from(segment_members.join(installations, installations.c.person_id == owner))
+            .where(segment_members.c.segment_id == segment_id)
+        )
+    else:
+        assert condition is not None
+        owner = persons.c.id
+        query = (
+            select()
+            .select_from(persons.join(installations, installations.c.person_id == owner))
+            .where(condition)
+        )
     query = (
-        select(
+        query.add_columns(
             installations.c.push_registration_id,
             installations.c.push_service_type,
             installations.c.push_service_token,
             installations.c.person_id,
         )
-        .where(installations.c.uninstalled_at.is_(None), installations.c.person_id.in_(audience))
-        .order_by(installations.c.push_registration_id)
+        .where(installations.c.uninstalled_at.is_(None))
+        .order_by(owner, installations.c.push_registration_id)
         .limit(limit + 1)
     )
     if application_code:
@@ -205,6 +234,10 @@ def resolve_installations(
             .exists()
         )
         query = query.where(installations.c.is_primary_device.is_(True) | ~has_primary)
-    if after_id is not None:
-        query = query.where(installations.c.push_registration_id > after_id)
+    if after is not None:
+        last_person, last_installation = after
+        query = query.where(
+            (owner > last_person)
+            | ((owner == last_person) & (installations.c.push_registration_id > last_installation))
+        )
     return list(conn.execute(query))

@@ -129,7 +129,11 @@ def resolve_audience(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, 2)
     with db.read() as conn:
-        rows = service.resolve(conn, body.model_dump(), after[0] if after else None, limit)
-    return page(rows, limit, lambda row: [row.push_registration_id], service.target_to_api)
+        rows = service.resolve(
+            conn, body.model_dump(), (after[0], after[1]) if after else None, limit
+        )
+    return page(
+        rows, limit, lambda row: [row.person_id, row.push_registration_id], service.target_to_api
+    )

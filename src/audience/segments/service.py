@@ -105,23 +105,24 @@ def preview(conn: Connection, raw_rule: Any) -> dict[str, Any]:
 
 
 def resolve(
-    conn: Connection, request: dict[str, Any], after_id: str | None, limit: int
+    conn: Connection, request: dict[str, Any], after: tuple[str, str] | None, limit: int
 ) -> list[Row]:
     """Deliverable live installations of a segment's stored members or of a rule's matches."""
-    if request.get("segment_id") is not None:
-        get_segment(conn, request["segment_id"])
-        audience = queries.member_ids(request["segment_id"])
+    segment_id = request.get("segment_id")
+    condition = None
+    if segment_id is not None:
+        get_segment(conn, segment_id)
     else:
         condition = compile_rule(parse(conn, request["rule"]), utcnow())
-        audience = queries.matching_ids(condition)
     return queries.resolve_installations(
         conn,
-        audience,
+        segment_id=segment_id,
+        condition=condition,
         application_code=request.get("application_code"),
         platform=request.get("platform"),
         push_registration_enabled_only=bool(request.get("push_registration_enabled_only")),
         notifications_enabled_only=bool(request.get("notifications_enabled_only")),
         primary_device_only=bool(request.get("primary_device_only")),
-        after_id=after_id,
+        after=after,
         limit=limit,
     )
