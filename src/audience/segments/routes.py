@@ -3,6 +3,7 @@
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 from pydantic import Field, model_validator
 
 from audience.auth.dependencies import Db, ReadKey, WriteKey
@@ -121,19 +122,26 @@ def segment_members(
     return page(rows, limit, lambda row: [row.id], service.member_to_api)
 
 
-@router.post("/v1/audiences/resolve")
+@router.post("/v1/audiences/resolve", response_model=None)
 def resolve_audience(
     body: ResolveRequest,
     _key: ReadKey,
     db: Db,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
-) -> dict[str, Any]:
+) -> JSONResponse:
+    """Deliverable installations, as plain JSON: pages of up to 1000 rows are the hot path of
+    a campaign send, so no response model re-validates them."""
     after = decode_cursor(cursor, 2)
     with db.read() as conn:
         rows = service.resolve(
             conn, body.model_dump(), (after[0], after[1]) if after else None, limit
         )
-    return page(
-        rows, limit, lambda row: [row.person_id, row.push_registration_id], service.target_to_api
+    return JSONResponse(
+        page(
+            rows,
+            limit,
+            lambda row: [row.person_id, row.push_registration_id],
+            service.target_to_api,
+        )
     )
