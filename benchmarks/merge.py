@@ -45,37 +45,50 @@ def add_history(db: Database, person_id: str, registration_id: str, count: int) 
     with db.write() as conn:
         for start in range(0, len(rows), 5000):
             conn.execute(insert(events), rows[start : start + 5000])
-    if db.is_sqlite:
-        # Fold the bulk load into the database file now, so the timed request does not pay
-        # for checkpointing the setup's write-ahead log.
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def time_merges(
-    client: httpx.Client, db: Database, code: str, size: int, repeats: int
-) -> list[float]:
+def prepare(
+    client: httpx.Client, db: Database, code: str, size: int, count: int
+) -> list[tuple[str, str, str]]:
+    """``count`` (owner id, installation, externalUserId) with ``size`` events of history."""
     mobile = {"Authorization": f"App {code}"}
-    samples = []
-    for i in range(repeats + 2):  # the first two warm up
-        owner = client.post("/v1/persons", json={"externalUserId": f"u{size}-{i}"})
+    prepared = []
+    for i in range(count):
+        user = f"u{size}-{i}"
+        owner = client.post("/v1/persons", json={"externalUserId": user})
         assert owner.status_code == 201, owner.text
         installation = client.post(
             "/v1/installations", json={"platform": "Android"}, headers=mobile
         ).json()
         add_history(db, installation["personId"], installation["pushRegistrationId"], size)
+        prepared.append((owner.json()["id"], installation["pushRegistrationId"], user))
+    return prepared
+
+
+def time_merges(
+    client: httpx.Client, code: str, prepared: list[tuple[str, str, str]]
+) -> list[float]:
+    mobile = {"Authorization": f"App {code}"}
+    samples = []
+    for owner_id, registration_id, user in prepared:
         started = time.perf_counter()
         response = client.post(
-            f"/v1/installations/{installation['pushRegistrationId']}/personalize",
-            json={"userIdentity": {"externalUserId": f"u{size}-{i}"}},
+            f"/v1/installations/{registration_id}/personalize",
+            json={"userIdentity": {"externalUserId": user}},
             headers=mobile,
         )
-        elapsed = time.perf_counter() - started
+        samples.append(time.perf_counter() - started)
         assert response.status_code == 200, response.text
-        assert response.json()["id"] == owner.json()["id"]
-        if i >= 2:
-            samples.append(elapsed)
-    return samples
+        assert response.json()["id"] == owner_id
+    return samples[2:]  # the first two warm up
+
+
+def checkpoint(db: Database) -> None:
+    """Fold the bulk loads into the SQLite file before timing, so no timed request pays for
+    checkpointing the setup's write-ahead log."""
+    if db.is_sqlite:
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def main() -> None:
@@ -96,8 +109,11 @@ def main() -> None:
                 ).status_code
                 == 201
             )
-            small = time_merges(client, db, code, 10, args.repeats)
-            large = time_merges(client, db, code, 10_000, args.repeats)
+            small_set = prepare(client, db, code, 10, args.repeats + 2)
+            large_set = prepare(client, db, code, 10_000, args.repeats + 2)
+            checkpoint(db)
+            small = time_merges(client, code, small_set)
+            large = time_merges(client, code, large_set)
     db.engine.dispose()
     result = {
         "backend": backend_of(url),

@@ -21,6 +21,10 @@ from sqlalchemy.pool import NullPool
 T = TypeVar("T")
 
 
+class ConcurrentChange(Exception):
+    """A concurrent transaction changed what this one read; running it again will see it."""
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -138,13 +142,13 @@ class Database:
 
     def write_retrying(self, work: Callable[[Connection], T], attempts: int = 5) -> T:
         """Run ``work`` in a write transaction, again from the start if a concurrent one won a
-        unique value first (PostgreSQL aborts the transaction on the violation); the last
-        IntegrityError propagates."""
+        unique value first (PostgreSQL aborts the transaction on the violation) or ``work``
+        saw a concurrent change; the last failure propagates."""
         for attempt in range(attempts):
             try:
                 with self.write() as conn:
                     return work(conn)
-            except IntegrityError:
+            except (IntegrityError, ConcurrentChange):
                 if attempt == attempts - 1:
                     raise
         raise AssertionError("unreachable")

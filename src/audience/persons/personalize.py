@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from audience.auth.principals import AppPrincipal
+from audience.db import ConcurrentChange
 from audience.errors import ApiError
 from audience.events.standard import DEPERSONALIZE, PERSONALIZE, record_standard_event
 from audience.installations import queries as installation_queries
@@ -110,7 +111,14 @@ def _add_identity(conn: Connection, person: Row, identity: Identity, audit: Audi
     if new_emails:
         changes["emails"] = current["email"] + new_emails
     if changes:
-        apply_changes(conn, person, changes, audit)
+        try:
+            apply_changes(conn, person, changes, audit)
+        except ApiError as exc:
+            if exc.code != "USER_MERGE_INTERRUPTED":
+                raise
+            # Every owner of X was found at the start, so a conflict now can only be a
+            # concurrent request claiming a value since: run again and see the winner.
+            raise ConcurrentChange from exc
 
 
 def merge_into(conn: Connection, anonymous: Row, survivor: Row, audit: Audit) -> None:

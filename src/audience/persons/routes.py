@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from audience.attributes.values import InvalidValue, parse_datetime
 from audience.auth.dependencies import Db, ReadKey, WriteKey
 from audience.clock import utcnow
-from audience.db import Database
+from audience.db import ConcurrentChange, Database
 from audience.errors import ApiError, validation_error
 from audience.installations import queries as installation_queries
 from audience.installations.service import installation_to_api
@@ -29,7 +29,7 @@ def write_identities(db: Database, work: Callable[[Connection], T]) -> T:
     """A write that may claim identity values: a lost race answers 409, never 500."""
     try:
         return db.write_retrying(work)
-    except IntegrityError:
+    except (IntegrityError, ConcurrentChange):
         raise service.identity_taken(
             "An identity in the request belongs to another person"
         ) from None
