@@ -218,3 +218,24 @@ def test_personalize_respects_the_app_credential(api: Api, shop: dict) -> None:
         410,
         "INSTALLATION_UNINSTALLED",
     )
+
+
+def test_a_merged_primary_device_yields_to_the_survivors(api: Api, shop: dict) -> None:
+    phone = api.register(shop)
+    owner = api.personalize(shop, phone, {"externalUserId": "u"}, setDeviceAsPrimary=True).json()
+    tablet = api.register(shop, isPrimaryDevice=True)
+    merged = api.personalize(shop, tablet, {"externalUserId": "u"}).json()
+    assert merged["id"] == owner["id"]
+    flags = {i["pushRegistrationId"]: i["isPrimaryDevice"] for i in merged["installations"]}
+    assert flags == {phone["pushRegistrationId"]: True, tablet["pushRegistrationId"]: False}
+
+
+def test_identity_without_external_id_joins_a_person_that_has_one(api: Api, shop: dict) -> None:
+    owner = api.personalize(
+        shop, api.register(shop), {"externalUserId": "u1", "emails": ["a@x.io"]}
+    ).json()
+    joined = api.personalize(
+        shop, api.register(shop), {"emails": ["A@X.io"], "phones": ["+385911234568"]}
+    ).json()
+    assert joined["id"] == owner["id"] and joined["externalUserId"] == "u1"
+    assert joined["phones"] == ["+385911234568"]

@@ -168,9 +168,19 @@ def tag_counts(conn: Connection, after_tag: str | None, limit: int) -> list[Row]
 
 
 def move_installations(conn: Connection, from_id: str, to_id: str) -> None:
-    conn.execute(
-        update(installations).where(installations.c.person_id == from_id).values(person_id=to_id)
-    )
+    """Re-link every installation of ``from_id`` to ``to_id``; if ``to_id`` already has a
+    primary device it stays the only one (R5)."""
+    has_primary = conn.execute(
+        select(installations.c.push_registration_id).where(
+            installations.c.person_id == to_id,
+            installations.c.is_primary_device.is_(True),
+            installations.c.uninstalled_at.is_(None),
+        )
+    ).first()
+    values: dict[str, Any] = {"person_id": to_id}
+    if has_primary is not None:
+        values["is_primary_device"] = False
+    conn.execute(update(installations).where(installations.c.person_id == from_id).values(**values))
 
 
 def add_alias(conn: Connection, alias_id: str, person_id: str, at: datetime) -> None:
