@@ -1,13 +1,16 @@
 """Run the real ``audience`` command as a subprocess, for tests that need a live server."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -35,7 +38,7 @@ def running_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
         [AUDIENCE, "serve", "--port", str(port), "--workers", str(workers)],
         env=os.environ | env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=_log_file(),
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -46,12 +49,16 @@ def running_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+def _log_file() -> IO[bytes]:
+    """The server's log goes to a file: an unread pipe fills up and blocks the server."""
+    return tempfile.TemporaryFile()
+
+
 def wait_until_up(base_url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            stderr = process.stderr.read().decode() if process.stderr else ""
-            raise RuntimeError(f"server exited early: {stderr}")
+            raise RuntimeError(f"server exited early with code {process.returncode}")
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
                 return
@@ -59,3 +66,35 @@ def wait_until_up(base_url: str, process: subprocess.Popen[bytes], seconds: floa
             pass
         time.sleep(0.1)
     raise RuntimeError("server did not start in time")
+
+
+class ServerProcess:
+    """An ``audience serve`` process that a test can start, kill hard and start again."""
+
+    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
+        self.env = env
+        self.workers = workers
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [AUDIENCE, "serve", "--port", str(self.port), "--workers", str(self.workers)],
+            env=os.environ | self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=_log_file(),
+            start_new_session=True,  # so kill() reaches the workers too
+        )
+        wait_until_up(self.base_url, self.process)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no graceful shutdown, like a power cut."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
