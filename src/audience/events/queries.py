@@ -1,5 +1,6 @@
 """SQL for event definitions, events and the AppLaunch times of R7."""
 
+import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -61,10 +62,65 @@ def existing_event_ids(
     return set(conn.execute(query).scalars())
 
 
+_INSERT_COLUMNS = (
+    "person_id",
+    "push_registration_id",
+    "definition_id",
+    "occurred_at",
+    "received_at",
+    "event_id",
+    "properties",
+)
+_INSERT_SQLITE = f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_INSERT_POSTGRESQL = (
+    f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) "
+    "VALUES (%s, %s, %s, %s, %s, %s, CAST(%s AS JSONB))"
+)
+
+
+def _sqlite_time(value: datetime) -> str:
+    """The text form SQLAlchemy's SQLite ``DateTime`` stores, so reads and comparisons match."""
+    return value.isoformat(sep=" ", timespec="microseconds")
+
+
 def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """One executemany for the whole batch."""
-    if rows:
-        conn.execute(insert(events), rows)
+    """The whole batch in one driver ``executemany``.
+
+    The hottest statement of the server: parameters are prepared here, in the form
+    SQLAlchemy's column types would bind them (JSON text; on SQLite, datetimes as text), which
+    costs a third of going through ``insert(events)`` row by row.
+    """
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        sql = _INSERT_SQLITE
+        params = [
+            (
+                row["person_id"],
+                row["push_registration_id"],
+                row["definition_id"],
+                _sqlite_time(row["occurred_at"]),
+                _sqlite_time(row["received_at"]),
+                row["event_id"],
+                json.dumps(row["properties"]),
+            )
+            for row in rows
+        ]
+    else:
+        sql = _INSERT_POSTGRESQL
+        params = [
+            (
+                row["person_id"],
+                row["push_registration_id"],
+                row["definition_id"],
+                row["occurred_at"],
+                row["received_at"],
+                row["event_id"],
+                json.dumps(row["properties"]),
+            )
+            for row in rows
+        ]
+    conn.exec_driver_sql(sql, params)
 
 
 def insert_event(conn: Connection, **values: object) -> int:
