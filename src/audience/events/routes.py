@@ -119,20 +119,9 @@ def _ingest(
         with db.read() as conn:
             service.mobile_installation(conn, db, authorization, push_registration_id)
         raise
-    if db.is_sqlite:
-        # SQLite has one writer for the whole database: check in a read transaction first,
-        # so the writer lock is held only to store and other requests' checks overlap.
-        with db.read() as conn:
-            caller = service.mobile_installation(conn, db, authorization, push_registration_id)
-            checked = service.check_batch(conn, batch.events, validate)
-        with db.write() as conn:
-            result = service.store_batch(conn, caller, checked)
-    else:
-        # PostgreSQL locks only this installation's row: one transaction, fewer round trips.
-        with db.write() as conn:
-            caller = service.mobile_installation(conn, db, authorization, push_registration_id)
-            checked = service.check_batch(conn, batch.events, validate)
-            result = service.store_batch(conn, caller, checked)
+    result = service.ingest_mobile_events(
+        db, authorization, push_registration_id, batch.events, validate
+    )
     return result.to_api(list_invalid=not validate)
 
 
