@@ -434,6 +434,8 @@ def main() -> None:
         "batch_concurrency": args.batch_concurrency,
         "batch_errors": batch["errors"],
         "batch_server_cpu_share": round(batch["server_cpu_s"] / batch["seconds"], 2),
+        # Per CPU-second of the server: comparable across runs on a machine shared with others.
+        "batch_events_per_server_cpu_s": round(batch["events"] / batch["server_cpu_s"]),
         "batch_client_cpu_share": round(batch["client_cpu_s"] / batch["seconds"], 2),
         "single_requests_per_s": round(single["requests"] / single["seconds"]),
         "single_p50_ms": round(single["p50_ms"], 2),
@@ -441,6 +443,7 @@ def main() -> None:
         "single_concurrency": args.single_concurrency,
         "single_errors": single["errors"],
         "single_server_cpu_share": round(single["server_cpu_s"] / single["seconds"], 2),
+        "single_requests_per_server_cpu_s": round(single["requests"] / single["server_cpu_s"]),
         "single_client_cpu_share": round(single["client_cpu_s"] / single["seconds"], 2),
         "raw_rows_per_s": round(raw),
         "driver_rows_per_s": round(driver),

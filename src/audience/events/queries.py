@@ -1,10 +1,11 @@
 """SQL for event definitions, events and the AppLaunch times of R7."""
 
+import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, update
 
 from audience.tables import app_launches, event_definitions, events, persons
 
@@ -16,14 +17,18 @@ def find_definition(conn: Connection, definition_id: str) -> Row | None:
     return conn.execute(query).first()
 
 
+# Statements of the ingestion hot path are built once: building one costs more than running
+# it on SQLite.
+_find_definitions = select(
+    event_definitions.c.id, event_definitions.c.active, event_definitions.c.properties
+).where(event_definitions.c.id.in_(bindparam("ids", expanding=True)))
+
+
 def find_definitions(conn: Connection, definition_ids: Collection[str]) -> list[Row]:
     """The definitions of one batch, in one query."""
     if not definition_ids:
         return []
-    query = select(
-        event_definitions.c.id, event_definitions.c.active, event_definitions.c.properties
-    ).where(event_definitions.c.id.in_(list(definition_ids)))
-    return list(conn.execute(query))
+    return list(conn.execute(_find_definitions, {"ids": list(definition_ids)}))
 
 
 def insert_definition(conn: Connection, **values: object) -> None:
@@ -50,21 +55,79 @@ def list_definitions(
 # --- events ------------------------------------------------------------------------------------
 
 
+_existing_event_ids = select(events.c.event_id).where(
+    events.c.push_registration_id == bindparam("installation"),
+    events.c.event_id.in_(bindparam("ids", expanding=True)),
+)
+
+
 def existing_event_ids(
     conn: Connection, push_registration_id: str, event_ids: Collection[str]
 ) -> set[str]:
     """Which of these client event ids this installation already stored (one indexed query)."""
-    query = select(events.c.event_id).where(
-        events.c.push_registration_id == push_registration_id,
-        events.c.event_id.in_(list(event_ids)),
-    )
-    return set(conn.execute(query).scalars())
+    params = {"installation": push_registration_id, "ids": list(event_ids)}
+    return set(conn.execute(_existing_event_ids, params).scalars())
+
+
+_INSERT_COLUMNS = (
+    "person_id",
+    "push_registration_id",
+    "definition_id",
+    "occurred_at",
+    "received_at",
+    "event_id",
+    "properties",
+)
+_INSERT_SQLITE = f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_INSERT_POSTGRESQL = (
+    f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) "
+    "VALUES (%s, %s, %s, %s, %s, %s, CAST(%s AS JSONB))"
+)
+
+
+def _sqlite_time(value: datetime) -> str:
+    """The text form SQLAlchemy's SQLite ``DateTime`` stores, so reads and comparisons match."""
+    return value.isoformat(sep=" ", timespec="microseconds")
 
 
 def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """One executemany for the whole batch."""
-    if rows:
-        conn.execute(insert(events), rows)
+    """The whole batch in one driver ``executemany``.
+
+    The hottest statement of the server: parameters are prepared here, in the form
+    SQLAlchemy's column types would bind them (JSON text; on SQLite, datetimes as text), which
+    costs a third of going through ``insert(events)`` row by row.
+    """
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        sql = _INSERT_SQLITE
+        params = [
+            (
+                row["person_id"],
+                row["push_registration_id"],
+                row["definition_id"],
+                _sqlite_time(row["occurred_at"]),
+                _sqlite_time(row["received_at"]),
+                row["event_id"],
+                json.dumps(row["properties"]),
+            )
+            for row in rows
+        ]
+    else:
+        sql = _INSERT_POSTGRESQL
+        params = [
+            (
+                row["person_id"],
+                row["push_registration_id"],
+                row["definition_id"],
+                row["occurred_at"],
+                row["received_at"],
+                row["event_id"],
+                json.dumps(row["properties"]),
+            )
+            for row in rows
+        ]
+    conn.exec_driver_sql(sql, params)
 
 
 def insert_event(conn: Connection, **values: object) -> int:
@@ -133,13 +196,16 @@ def history(
 # --- AppLaunch (R7) ----------------------------------------------------------------------------
 
 
+_previous_launch = select(func.max(app_launches.c.occurred_at)).where(
+    app_launches.c.push_registration_id == bindparam("installation"),
+    app_launches.c.occurred_at <= bindparam("at", type_=app_launches.c.occurred_at.type),
+)
+
+
 def previous_launch(conn: Connection, push_registration_id: str, at: datetime) -> datetime | None:
     """The latest recorded AppLaunch of the installation whose time is not after ``at``."""
-    query = select(func.max(app_launches.c.occurred_at)).where(
-        app_launches.c.push_registration_id == push_registration_id,
-        app_launches.c.occurred_at <= at,
-    )
-    found: datetime | None = conn.execute(query).scalar()
+    params = {"installation": push_registration_id, "at": at}
+    found: datetime | None = conn.execute(_previous_launch, params).scalar()
     return found
 
 

@@ -119,12 +119,9 @@ def _ingest(
         with db.read() as conn:
             service.mobile_installation(conn, db, authorization, push_registration_id)
         raise
-    # Checks run before the write transaction, so the writer lock is held only to store.
-    with db.read() as conn:
-        caller = service.mobile_installation(conn, db, authorization, push_registration_id)
-        checked = service.check_batch(conn, batch.events, validate)
-    with db.write() as conn:
-        result = service.store_batch(conn, caller, checked)
+    result = service.ingest_mobile_events(
+        db, authorization, push_registration_id, batch.events, validate
+    )
     return result.to_api(list_invalid=not validate)
 
 

@@ -171,6 +171,28 @@ def store_batch(conn: Connection, caller: Row, batch: CheckedBatch) -> BatchResu
     return result
 
 
+def ingest_mobile_events(
+    db: Database,
+    authorization: str | None,
+    push_registration_id: str,
+    raw_events: list[Any],
+    validate: bool,
+) -> BatchResult:
+    """Authenticate, check and store one batch of the mobile events call."""
+    if db.is_sqlite:
+        # SQLite has one writer for the whole database: check in a read transaction first,
+        # so the writer lock is held only to store and other requests' checks overlap.
+        with db.read() as conn:
+            caller = mobile_installation(conn, db, authorization, push_registration_id)
+            checked = check_batch(conn, raw_events, validate)
+        with db.write() as conn:
+            return store_batch(conn, caller, checked)
+    # PostgreSQL locks only this installation's row: one transaction, fewer round trips.
+    with db.write() as conn:
+        caller = mobile_installation(conn, db, authorization, push_registration_id)
+        return store_batch(conn, caller, check_batch(conn, raw_events, validate))
+
+
 def _without_duplicates(
     conn: Connection, push_registration_id: str, checked: list[CheckedEvent], result: BatchResult
 ) -> list[CheckedEvent]:

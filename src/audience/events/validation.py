@@ -75,9 +75,10 @@ def check_event(
     """The event as it will be stored, or ``InvalidEvent`` saying what is wrong with it."""
     if not isinstance(raw, dict):
         raise _shape_error("", "an event must be a JSON object")
-    for key in raw:
-        if key not in EVENT_FIELDS:
-            raise _shape_error(key, f"unknown field '{key}'")
+    unknown = raw.keys() - EVENT_FIELDS
+    if unknown:
+        key = min(unknown)
+        raise _shape_error(key, f"unknown field '{key}'")
     definition_id = raw.get("definitionId")
     if not isinstance(definition_id, str) or not definition_id:
         raise _shape_error("definitionId", "definitionId is required and must be a string")
