@@ -219,7 +219,7 @@ def person_events(
         raise validation_error("'from' is after 'to'", "from")
     after = _history_cursor(cursor)
     with db.read() as conn:
-        rows = service.person_history(
+        owner, rows = service.person_history(
             conn,
             person_id,
             definition_id=definition_id,
@@ -229,4 +229,6 @@ def person_events(
             after=after,
             limit=limit,
         )
-    return page(rows, limit, service.history_cursor_key, service.event_to_api)
+    return page(
+        rows, limit, service.history_cursor_key, lambda row: service.event_to_api(row, owner)
+    )

@@ -23,10 +23,12 @@ from audience.segments.membership import refresh_person
 APP_LAUNCH_WINDOW = timedelta(seconds=30)
 
 
-def event_to_api(row: Row) -> dict[str, Any]:
+def event_to_api(row: Row, person_id: str | None = None) -> dict[str, Any]:
+    """An event as the API shows it; ``person_id`` names the live owner when the event was
+    recorded under an id since merged into it."""
     return {
         "id": str(row.id),
-        "personId": row.person_id,
+        "personId": person_id or row.person_id,
         "pushRegistrationId": row.push_registration_id,
         "definitionId": row.definition_id,
         "occurredAt": isoformat(row.occurred_at),
@@ -265,10 +267,11 @@ def person_history(
     push_registration_id: str | None,
     after: tuple[datetime, int] | None,
     limit: int,
-) -> list[Row]:
-    """The events of a person and of every person merged into it, newest first."""
+) -> tuple[str, list[Row]]:
+    """The live person's id, and its events and those of every person merged into it, newest
+    first."""
     person_id = live_person_id(conn, person_id)
-    return queries.history(
+    return person_id, queries.history(
         conn,
         profile_ids(conn, person_id),
         definition_id=definition_id,

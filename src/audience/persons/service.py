@@ -213,7 +213,7 @@ def export_person(conn: Connection, row: Row) -> dict[str, Any]:
         "person": person_to_api(conn, row),
         "mergedIds": ids[1:],
         "installations": [installation_to_api(inst) for inst in devices],
-        "events": [event_to_api(event) for event in queries.all_events(conn, ids)],
+        "events": [event_to_api(event, row.id) for event in queries.all_events(conn, ids)],
         "changes": [change_to_api(change) for change in changes],
         "exportedAt": isoformat(utcnow()),
     }
