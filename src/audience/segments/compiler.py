@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 
 from audience.attributes.values import parse_datetime
-from audience.clock import utcnow
+from audience.clock import isoformat, utcnow
 from audience.segments.rules import (
     AllOf,
     AnyOf,
@@ -174,7 +174,7 @@ def compare(expr: Any, test: Comparison, clock: Clock, is_timestamp: bool = Fals
 
 
 def _iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return isoformat(value) or ""
 
 
 class Compiler:
