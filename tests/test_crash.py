@@ -100,3 +100,54 @@ def test_acknowledged_events_survive_a_kill(
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS amcheck"))
             conn.execute(text("SELECT bt_index_check('uq_events_installation_event_id', true)"))
             conn.execute(text("SELECT bt_index_check('ix_events_person_id_occurred_at', true)"))
+
+
+def test_sigterm_finishes_in_flight_requests(api: Api, shop: dict, server: ServerProcess) -> None:
+    """Graceful shutdown: requests already being served complete with 200; later ones are
+    refused at connect time, never cut off mid-way."""
+    api.client.post(
+        "/v1/event-definitions",
+        headers=api.admin,
+        json={"id": "purchase", "properties": {"amount": "number"}},
+    )
+    installation = api.register(shop)["pushRegistrationId"]
+    url = f"{server.base_url}/v1/installations/{installation}/events"
+    headers = api.mobile(shop) | {"Connection": "close"}
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def send(worker: int) -> None:
+        for i in range(200):
+            body = {
+                "events": [
+                    {
+                        "definitionId": "purchase",
+                        "eventId": f"w{worker}-{i}-{j}",
+                        "properties": {"amount": j},
+                    }
+                    for j in range(200)
+                ]
+            }
+            try:
+                response = httpx.post(url, json=body, headers=headers, timeout=30)
+                outcome = str(response.status_code)
+            except httpx.ConnectError:
+                outcome = "refused"
+            except httpx.TransportError as exc:
+                outcome = f"cut:{type(exc).__name__}"
+            with lock:
+                outcomes.append(outcome)
+            if outcome == "refused":
+                return
+
+    server.start()
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    server.stop()  # SIGTERM, then wait for the process to exit
+    for thread in threads:
+        thread.join(timeout=60)
+    assert "200" in outcomes
+    assert not [o for o in outcomes if o.startswith("cut")], outcomes
+    assert set(outcomes) <= {"200", "refused"}
