@@ -143,3 +143,21 @@ def test_early_years_keep_four_digits(api: Api) -> None:
         externalUserId="u", customAttributes={"seen": "0001-01-01T00:00:00-01:00"}
     )
     assert person["customAttributes"]["seen"] == "0001-01-01T01:00:00.000Z"
+
+
+@pytest.mark.parametrize("key", [[{}], [1], [True], [None], [["x"]], ["a", "b"]])
+def test_tampered_cursors_are_a_400(api: Api, key: list) -> None:
+    import base64
+    import json
+
+    cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+    for path in ("/v1/persons", "/v1/apps", "/v1/segments", "/v1/tags"):
+        response = api.client.get(path, params={"cursor": cursor}, headers=api.admin)
+        assert_error(response, 400, "VALIDATION_ERROR", "cursor")
+    response = api.client.post(
+        "/v1/audiences/resolve",
+        params={"cursor": cursor},
+        json={"rule": {"tag": "x"}},
+        headers=api.admin,
+    )
+    assert_error(response, 400, "VALIDATION_ERROR", "cursor")

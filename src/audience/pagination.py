@@ -32,6 +32,17 @@ def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
     return key
 
 
+def decode_after(cursor: str | None, key_type: type = str) -> Any:
+    """The single sort key of a list ordered by one column (ids, names), or ``None``; a key of
+    another type than the column's is a tampered cursor (400), not a database error."""
+    key = decode_cursor(cursor, 1)
+    if key is None:
+        return None
+    if not isinstance(key[0], key_type) or isinstance(key[0], bool):
+        raise validation_error("Invalid cursor", "cursor")
+    return key[0]
+
+
 def page(
     rows: Sequence[T],
     limit: int,

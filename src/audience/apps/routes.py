@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from audience.apps import queries, service
 from audience.auth.dependencies import AdminKey, Db, ReadKey
 from audience.models import ApiModel, Name
-from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, page
+from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, page
 
 router = APIRouter(prefix="/v1/apps", tags=["apps"])
 
@@ -32,9 +32,9 @@ def create_app(body: AppCreate, _key: AdminKey, db: Db) -> dict[str, Any]:
 def list_apps(
     _key: ReadKey, db: Db, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> dict[str, Any]:
-    after = decode_cursor(cursor, 1)
+    after = decode_after(cursor)
     with db.read() as conn:
-        rows = queries.list_apps(conn, after[0] if after else None, limit)
+        rows = queries.list_apps(conn, after, limit)
     return page(rows, limit, lambda row: [row.id], service.app_to_api)
 
 

@@ -13,7 +13,7 @@ from audience.auth.dependencies import Db, ReadKey, WriteKey
 from audience.clock import isoformat, utcnow
 from audience.errors import ApiError
 from audience.models import ApiModel
-from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, page
+from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, page
 
 router = APIRouter(prefix="/v1/attribute-definitions", tags=["attribute-definitions"])
 
@@ -77,9 +77,9 @@ def list_definitions(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
-    after = decode_cursor(cursor, 1)
+    after = decode_after(cursor)
     with db.read() as conn:
-        rows = queries.list_definitions(conn, scope, after[0] if after else None, limit)
+        rows = queries.list_definitions(conn, scope, after, limit)
     return page(rows, limit, lambda row: [row.name], definition_to_api)
 
 

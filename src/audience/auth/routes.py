@@ -9,7 +9,7 @@ from audience.auth import queries, service
 from audience.auth.dependencies import AdminKey, Db
 from audience.errors import ApiError
 from audience.models import ApiModel, Name
-from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, page
+from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, page
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 
@@ -29,9 +29,9 @@ def create_api_key(body: ApiKeyCreate, _key: AdminKey, db: Db) -> dict[str, Any]
 def list_api_keys(
     _key: AdminKey, db: Db, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> dict[str, Any]:
-    after = decode_cursor(cursor, 1)
+    after = decode_after(cursor)
     with db.read() as conn:
-        rows = queries.list_keys(conn, after[0] if after else None, limit)
+        rows = queries.list_keys(conn, after, limit)
     return page(rows, limit, lambda row: [row.id], service.key_to_api)
 
 

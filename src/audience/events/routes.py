@@ -16,7 +16,7 @@ from audience.db import Database
 from audience.errors import validation_error
 from audience.events import definitions, queries, service
 from audience.models import ApiModel
-from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, page
+from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, decode_cursor, page
 
 definitions_router = APIRouter(prefix="/v1/event-definitions", tags=["event-definitions"])
 events_router = APIRouter(prefix="/v1", tags=["events"])
@@ -68,9 +68,9 @@ def list_event_definitions(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
-    after = decode_cursor(cursor, 1)
+    after = decode_after(cursor)
     with db.read() as conn:
-        rows = queries.list_definitions(conn, active, after[0] if after else None, limit)
+        rows = queries.list_definitions(conn, active, after, limit)
     return page(rows, limit, lambda row: [row.id], definitions.definition_to_api)
 
 

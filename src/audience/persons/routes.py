@@ -15,7 +15,7 @@ from audience.db import ConcurrentChange, Database
 from audience.errors import ApiError, validation_error
 from audience.installations import queries as installation_queries
 from audience.installations.service import installation_to_api
-from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, page
+from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, page
 from audience.persons import queries, service
 from audience.persons.audit import Audit, change_to_api
 from audience.persons.identities import normalize_email, normalize_phone
@@ -66,7 +66,7 @@ def list_persons(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
-    after = decode_cursor(cursor, 1)
+    after = decode_after(cursor)
     with db.read() as conn:
         rows = queries.list_persons(
             conn,
@@ -74,7 +74,7 @@ def list_persons(
             tag=tag,
             external_user_id=external_user_id,
             updated_since=_since(updated_since),
-            after_id=after[0] if after else None,
+            after_id=after,
             limit=limit,
         )
         return page(rows, limit, lambda row: [row.id], lambda row: service.person_to_api(conn, row))
@@ -177,11 +177,11 @@ def person_changes(
     person_id: str, _key: ReadKey, db: Db, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> dict[str, Any]:
     """The audit trail, newest first; a deleted person's id still shows that it was deleted."""
-    before = decode_cursor(cursor, 1)
+    before = decode_after(cursor, int)
     with db.read() as conn:
         resolved = queries.resolve_person_id(conn, person_id)
         ids = queries.profile_ids(conn, resolved) if resolved else [person_id]
-        rows = queries.list_changes(conn, ids, int(before[0]) if before else None, limit)
+        rows = queries.list_changes(conn, ids, before, limit)
         if resolved is None and not rows and before is None:
             raise service.person_not_found(person_id)
     return page(rows, limit, lambda row: [row.id], change_to_api)
@@ -197,9 +197,9 @@ def export_person(person_id: str, _key: ReadKey, db: Db) -> dict[str, Any]:
 def list_tags(
     _key: ReadKey, db: Db, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> dict[str, Any]:
-    after = decode_cursor(cursor, 1)
+    after = decode_after(cursor)
     with db.read() as conn:
-        rows = queries.tag_counts(conn, after[0] if after else None, limit)
+        rows = queries.tag_counts(conn, after, limit)
     return page(
         rows, limit, lambda row: [row.tag], lambda row: {"tag": row.tag, "count": row.count}
     )

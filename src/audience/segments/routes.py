@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from audience.auth.dependencies import Db, ReadKey, WriteKey
 from audience.errors import validation_error
 from audience.models import ApiModel, Name
-from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, page
+from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, decode_cursor, page
 from audience.segments import queries, service
 
 router = APIRouter(tags=["segments"])
@@ -59,9 +59,9 @@ def create_segment(body: SegmentCreate, _key: WriteKey, db: Db) -> dict[str, Any
 def list_segments(
     _key: ReadKey, db: Db, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> dict[str, Any]:
-    after = decode_cursor(cursor, 1)
+    after = decode_after(cursor)
     with db.read() as conn:
-        rows = queries.list_segments(conn, after[0] if after else None, limit)
+        rows = queries.list_segments(conn, after, limit)
     return page(
         rows, limit, lambda row: [row.id], lambda row: service.segment_to_api(row, row.size)
     )
@@ -115,10 +115,10 @@ def count_segment(segment_id: str, _key: ReadKey, db: Db) -> dict[str, int]:
 def segment_members(
     segment_id: str, _key: ReadKey, db: Db, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> dict[str, Any]:
-    after = decode_cursor(cursor, 1)
+    after = decode_after(cursor)
     with db.read() as conn:
         service.get_segment(conn, segment_id)
-        rows = queries.members(conn, segment_id, after[0] if after else None, limit)
+        rows = queries.members(conn, segment_id, after, limit)
     return page(rows, limit, lambda row: [row.id], service.member_to_api)
 
 
@@ -133,6 +133,8 @@ def resolve_audience(
     """Deliverable installations, as plain JSON: pages of up to 1000 rows are the hot path of
     a campaign send, so no response model re-validates them."""
     after = decode_cursor(cursor, 2)
+    if after is not None and not all(isinstance(part, str) for part in after):
+        raise validation_error("Invalid cursor", "cursor")
     with db.read() as conn:
         rows = service.resolve(
             conn, body.model_dump(), (after[0], after[1]) if after else None, limit
