@@ -140,7 +140,7 @@ def test_support_flow(page: Any, api: Api, shop: dict[str, Any]) -> None:
     page.goto("/console/definitions")
     screenshot(page, "definitions")
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(f"/console/people?q=ann")
+    page.goto("/console/people?q=ann")
     screenshot(page, "people-phone")
 
 

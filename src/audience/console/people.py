@@ -178,7 +178,7 @@ def person_page(
         filters=filters,
         event_names=event_names,
         changes=changes,
-        chart={"days": days, "series": {"Events": [per_day.get(day, 0) for day in days]}},
+        chart_data={"days": days, "series": {"Events": [per_day.get(day, 0) for day in days]}},
     )
 
 

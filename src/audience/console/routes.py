@@ -100,7 +100,7 @@ def dashboard(request: Request, user: User, db: Db) -> HTMLResponse:
         by_type=by_type,
         platforms=platforms,
         top=top,
-        chart={"days": days, "series": {"Events": [per_day.get(day, 0) for day in days]}},
+        chart_data={"days": days, "series": {"Events": [per_day.get(day, 0) for day in days]}},
     )
 
 
@@ -111,4 +111,3 @@ def install(app: FastAPI) -> None:
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_exception_handler(SignedOut, signed_out_response)  # type: ignore[arg-type]
     app.add_exception_handler(Denied, denied_response)  # type: ignore[arg-type]
-

@@ -213,7 +213,7 @@ def segment_page(request: Request, segment_id: str, user: User, db: Db) -> Respo
         segment=service.segment_to_api(row, size),
         rule_json=json.dumps(row.rule, indent=2),
         members=members,
-        chart=chart,
+        chart_data=chart,
         resolve_form=resolve_form,
         resolved=resolved,
         resolve_error=resolve_error,
