@@ -185,7 +185,7 @@
   }
 
   function input(label, value, oninput, type) {
-    var i = h("input", { "aria-label": label, type: type || "text", value: value === undefined || value === null ? "" : value });
+    var i = h("input", { "aria-label": label, placeholder: label, type: type || "text", value: value === undefined || value === null ? "" : value });
     i.addEventListener("input", function () { oninput(i.value); });
     return i;
   }
