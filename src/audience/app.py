@@ -13,6 +13,7 @@ from audience.attributes.routes import router as attribute_definitions_router
 from audience.auth.dependencies import Db
 from audience.auth.routes import router as api_keys_router
 from audience.config import Settings, get_settings
+from audience.console.routes import install as install_console
 from audience.db import Database, make_engine
 from audience.errors import install_error_handlers
 from audience.events.routes import definitions_router as event_definitions_router
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    install_console(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz(db: Db) -> dict[str, Any]:

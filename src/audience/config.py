@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     log_requests: bool = False
     # Seconds between sweeps that re-evaluate segments' time windows; 0 turns them off.
     segment_sweep_seconds: float = 60
+    # Mixed into console session signatures; changing it signs everybody out of the console.
+    console_secret: str = ""
+    console_session_hours: float = 12
 
 
 @lru_cache(maxsize=1)

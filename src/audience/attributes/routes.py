@@ -4,14 +4,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from pydantic import Field, model_validator
-from sqlalchemy import Row
-from sqlalchemy.exc import IntegrityError
 
-from audience.attributes import queries
+from audience.attributes import queries, service
+from audience.attributes.service import definition_to_api
 from audience.attributes.values import NAME_PATTERN
 from audience.auth.dependencies import Db, ReadKey, WriteKey
-from audience.clock import isoformat, utcnow
-from audience.errors import ApiError
 from audience.models import ApiModel
 from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, page
 
@@ -39,34 +36,10 @@ class AttributeDefinitionUpdate(ApiModel):
     description: Description = None
 
 
-def definition_to_api(row: Row) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "type": row.type,
-        "scope": row.scope,
-        "description": row.description,
-        "createdAt": isoformat(row.created_at),
-        "updatedAt": isoformat(row.updated_at),
-    }
-
-
-def _not_found(name: str) -> ApiError:
-    return ApiError(404, "NOT_FOUND", f"No attribute definition named '{name}'")
-
-
 @router.post("", status_code=201)
 def create_definition(body: AttributeDefinitionCreate, _key: WriteKey, db: Db) -> dict[str, Any]:
-    now = utcnow()
-    try:
-        with db.write() as conn:
-            queries.insert_definition(conn, **body.model_dump(), created_at=now, updated_at=now)
-            row = queries.find(conn, body.name)
-    except IntegrityError:
-        raise ApiError(
-            409, "DEFINITION_EXISTS", f"Attribute '{body.name}' is already defined", "name"
-        ) from None
-    assert row is not None
-    return definition_to_api(row)
+    with db.write() as conn:
+        return definition_to_api(service.create_definition(conn, body.model_dump()))
 
 
 @router.get("")
@@ -86,10 +59,7 @@ def list_definitions(
 @router.get("/{name}")
 def read_definition(name: str, _key: ReadKey, db: Db) -> dict[str, Any]:
     with db.read() as conn:
-        row = queries.find(conn, name)
-    if row is None:
-        raise _not_found(name)
-    return definition_to_api(row)
+        return definition_to_api(service.get_definition(conn, name))
 
 
 @router.patch("/{name}")
@@ -97,10 +67,6 @@ def update_definition(
     name: str, body: AttributeDefinitionUpdate, _key: WriteKey, db: Db
 ) -> dict[str, Any]:
     with db.write() as conn:
-        if queries.find(conn, name) is None:
-            raise _not_found(name)
         if "description" in body.model_fields_set:
-            queries.update_definition(conn, name, description=body.description, updated_at=utcnow())
-        row = queries.find(conn, name)
-    assert row is not None
-    return definition_to_api(row)
+            return definition_to_api(service.update_description(conn, name, body.description))
+        return definition_to_api(service.get_definition(conn, name))

@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Row, delete, func, insert, or_, select, update
 
 from audience.ids import new_id
 from audience.tables import (
@@ -226,8 +226,11 @@ def list_persons(
     updated_since: datetime | None,
     after_id: str | None,
     limit: int,
+    search: str | None = None,
 ) -> list[Row]:
     query = select(persons).order_by(persons.c.id).limit(limit + 1)
+    if search:
+        query = query.where(search_condition(search))
     if type_ is not None:
         query = query.where(persons.c.type == type_)
     if tag is not None:
@@ -240,6 +243,30 @@ def list_persons(
     if after_id is not None:
         query = query.where(persons.c.id > after_id)
     return list(conn.execute(query))
+
+
+def search_condition(text: str) -> ColumnElement[bool]:
+    """A person whose id or externalUserId is ``text``, or whose email, phone, first name,
+    last name or full name starts with it (names and emails ignore case)."""
+    text = text.strip()
+    lowered = text.lower()
+    phone_prefix = "+" + text.lstrip("+").replace(" ", "") if text[:1] in "+0123456789" else None
+    identity_match = person_identities.c.value.startswith(lowered, autoescape=True)
+    if phone_prefix:
+        identity_match = or_(
+            identity_match, person_identities.c.value.startswith(phone_prefix, autoescape=True)
+        )
+    full_name = func.lower(
+        func.coalesce(persons.c.first_name, "") + " " + func.coalesce(persons.c.last_name, "")
+    )
+    return or_(
+        persons.c.id == text,
+        persons.c.external_user_id == text,
+        persons.c.id.in_(select(person_identities.c.person_id).where(identity_match)),
+        func.lower(persons.c.first_name).startswith(lowered, autoescape=True),
+        func.lower(persons.c.last_name).startswith(lowered, autoescape=True),
+        full_name.startswith(lowered, autoescape=True),
+    )
 
 
 def insert_changes(conn: Connection, rows: list[dict[str, Any]]) -> None:
