@@ -28,9 +28,12 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 
 @contextmanager
-def running_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
-    """``audience serve`` on a free port; yields its base URL and stops it afterwards."""
-    port = free_port()
+def running_server(
+    env: dict[str, str], workers: int = 1, port: int | None = None
+) -> Iterator[str]:
+    """``audience serve`` on ``port`` (default: a free one); yields its base URL and stops it
+    afterwards. A fixed port lets a test stop a server and start it again at the same URL."""
+    port = port or free_port()
     process = subprocess.Popen(
         [AUDIENCE, "serve", "--port", str(port), "--workers", str(workers)],
         env=os.environ | env,
