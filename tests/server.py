@@ -4,10 +4,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -28,33 +30,35 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 
 @contextmanager
-def running_server(
-    env: dict[str, str], workers: int = 1, port: int | None = None
-) -> Iterator[str]:
+def running_server(env: dict[str, str], workers: int = 1, port: int | None = None) -> Iterator[str]:
     """``audience serve`` on ``port`` (default: a free one); yields its base URL and stops it
     afterwards. A fixed port lets a test stop a server and start it again at the same URL."""
     port = port or free_port()
-    process = subprocess.Popen(
-        [AUDIENCE, "serve", "--port", str(port), "--workers", str(workers)],
-        env=os.environ | env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base_url, process)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    # stderr goes to a file: an undrained pipe fills up and blocks a chatty server mid-request
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(
+            [AUDIENCE, "serve", "--port", str(port), "--workers", str(workers)],
+            env=os.environ | env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(base_url, process, stderr)
+            yield base_url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
 
-def wait_until_up(base_url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+def wait_until_up(
+    base_url: str, process: subprocess.Popen[bytes], stderr: IO[bytes], seconds: float = 30
+) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            stderr = process.stderr.read().decode() if process.stderr else ""
-            raise RuntimeError(f"server exited early: {stderr}")
+            stderr.seek(0)
+            raise RuntimeError(f"server exited early: {stderr.read().decode()}")
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
                 return

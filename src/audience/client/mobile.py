@@ -362,7 +362,8 @@ class MobileClient:
         self, definition_id: str, properties: dict[str, Any] | None, date: datetime | None
     ) -> str:
         event = _event(definition_id, properties, date)
-        if self._storage.enqueue(event) >= self._batch_size:
+        # every full batch's worth triggers one send (not every event while offline)
+        if self._storage.enqueue(event) % self._batch_size == 0:
             if self._flusher is not None:
                 self._wake.set()
             else:
@@ -387,6 +388,8 @@ class MobileClient:
         moment = at or datetime.now(UTC)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
+        # the server keeps milliseconds; compare what it will compare
+        moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
         with self._state_lock:
             if self._storage.get(_PENDING):
                 return False
