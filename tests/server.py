@@ -31,34 +31,35 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 
 @contextmanager
-def running_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
-    """``audience serve`` on a free port; yields its base URL and stops it afterwards."""
-    port = free_port()
-    process = subprocess.Popen(
-        [AUDIENCE, "serve", "--port", str(port), "--workers", str(workers)],
-        env=os.environ | env,
-        stdout=subprocess.DEVNULL,
-        stderr=_log_file(),
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base_url, process)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def running_server(env: dict[str, str], workers: int = 1, port: int | None = None) -> Iterator[str]:
+    """``audience serve`` on ``port`` (default: a free one); yields its base URL and stops it
+    afterwards. A fixed port lets a test stop a server and start it again at the same URL."""
+    port = port or free_port()
+    # stderr goes to a file: an undrained pipe fills up and blocks a chatty server mid-request
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(
+            [AUDIENCE, "serve", "--port", str(port), "--workers", str(workers)],
+            env=os.environ | env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(base_url, process, stderr)
+            yield base_url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
 
-def _log_file() -> IO[bytes]:
-    """The server's log goes to a file: an unread pipe fills up and blocks the server."""
-    return tempfile.TemporaryFile()
-
-
-def wait_until_up(base_url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+def wait_until_up(
+    base_url: str, process: subprocess.Popen[bytes], stderr: IO[bytes], seconds: float = 30
+) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited early with code {process.returncode}")
+            stderr.seek(0)
+            raise RuntimeError(f"server exited early: {stderr.read().decode()}")
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
                 return
@@ -77,16 +78,18 @@ class ServerProcess:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
+        # a file, not a pipe: an undrained pipe fills up and blocks a chatty server
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [AUDIENCE, "serve", "--port", str(self.port), "--workers", str(self.workers)],
             env=os.environ | self.env,
             stdout=subprocess.DEVNULL,
-            stderr=_log_file(),
+            stderr=self.stderr,
             start_new_session=True,  # so kill() reaches the workers too
         )
-        wait_until_up(self.base_url, self.process)
+        wait_until_up(self.base_url, self.process, self.stderr)
 
     def kill(self) -> None:
         """SIGKILL the whole process group: no graceful shutdown, like a power cut."""
@@ -98,3 +101,4 @@ class ServerProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=30)
+        self.stderr.close()

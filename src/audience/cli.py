@@ -1,13 +1,18 @@
-"""The ``audience`` command: serve, migrate, and bootstrap applications and API keys."""
+"""The ``audience`` command: serve, migrate, bootstrap applications and API keys, simulate."""
 
 import json
+import logging
 import os
 import tempfile
+import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from audience import simulate as simulation
 from audience.apps.service import create_app as create_application
 from audience.auth.service import create_key, ensure_bootstrap_key
 from audience.config import get_settings
@@ -99,3 +104,60 @@ def segments_refresh() -> None:
     db = _database()
     swept = sweep_all(db)
     typer.echo(f"refreshed {swept} segments")
+
+
+@app.command()
+def simulate(
+    devices: Annotated[int, typer.Option(min=1, help="Simulated app installs")] = 100,
+    days: Annotated[float, typer.Option(min=0.1, help="Days of history (at most 29.5 kept)")] = 30,
+    base_url: Annotated[str, typer.Option(help="A running Audience server")] = (
+        "http://127.0.0.1:8000"
+    ),
+    api_key: Annotated[
+        str, typer.Option(envvar="AUDIENCE_ADMIN_KEY", help="Admin API key (creates app, etc.)")
+    ] = "",
+    app_name: Annotated[str, typer.Option(help="Application to fill (created if missing)")] = (
+        simulation.APP_NAME
+    ),
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Devices at a time")] = 16,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same fleet)")] = 1,
+    storage_dir: Annotated[
+        Path | None, typer.Option(help="Keep the devices' SDK storage here (default: temporary)")
+    ] = None,
+) -> None:
+    """Fill a running server with a realistic fleet of installs driven by the client SDK."""
+    if not api_key:
+        raise typer.BadParameter("give --api-key or set AUDIENCE_ADMIN_KEY", param_hint="--api-key")
+    # events the server drops are the fleet's own business; keep the progress bar readable
+    logging.getLogger("audience.client").setLevel(logging.ERROR)
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]simulating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("devices · {task.fields[events]} events"),
+        TimeElapsedColumn(),
+    ) as progress:
+        task = progress.add_task("devices", total=devices, events=0)
+        counted = simulation.Stats()
+
+        def on_device(stats: simulation.Stats) -> None:
+            counted.add(stats)
+            progress.update(task, advance=1, events=counted.events)
+
+        total, code = simulation.run(
+            base_url,
+            api_key,
+            devices,
+            days,
+            app_name=app_name,
+            concurrency=concurrency,
+            seed=seed,
+            storage_dir=storage_dir,
+            on_device=on_device,
+        )
+    seconds = time.perf_counter() - started
+    typer.echo(
+        f"{total.devices} devices, {total.logins} logins, {total.logouts} logouts, "
+        f"{total.events} events in {seconds:.1f} s (application {app_name!r}, code {code})"
+    )
