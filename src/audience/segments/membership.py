@@ -3,7 +3,7 @@ in bulk by the periodic sweep (time windows move even when nothing is written)."
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Select, bindparam, select
 
 from audience.clock import utcnow
 from audience.db import Database, insert_ignoring_duplicates
@@ -22,9 +22,15 @@ _parsed: dict[str, tuple[datetime, Rule]] = {}
 _person_statements: dict[tuple[tuple[str, datetime], ...], tuple[list[str], Select]] = {}
 
 
+# Built once: on the ingestion hot path building a statement costs more than running it.
+_VERSIONS = select(segments.c.id, segments.c.updated_at).order_by(segments.c.id)
+_LOCK_PERSON = (
+    select(persons.c.id).where(persons.c.id == bindparam("person_id")).with_for_update()
+)
+
+
 def _versions(conn: Connection) -> tuple[tuple[str, datetime], ...]:
-    query = select(segments.c.id, segments.c.updated_at).order_by(segments.c.id)
-    return tuple((row.id, row.updated_at) for row in conn.execute(query))
+    return tuple((row.id, row.updated_at) for row in conn.execute(_VERSIONS))
 
 
 def _rules(conn: Connection, versions: tuple[tuple[str, datetime], ...]) -> dict[str, Rule]:
@@ -74,12 +80,12 @@ def _record(
 def refresh_person(conn: Connection, person_id: str, now: datetime | None = None) -> None:
     """Bring one person's stored memberships up to date, inside the caller's transaction."""
     versions = _versions(conn)
-    current = queries.memberships_of(conn, person_id)
-    if not versions and not current:
-        return
+    if not versions:
+        return  # deleting a segment deletes its memberships, so there are none to leave
     now = now or utcnow()
     # Serialise concurrent refreshes of one person (PostgreSQL; SQLite writers are serial).
-    conn.execute(select(persons.c.id).where(persons.c.id == person_id).with_for_update())
+    conn.execute(_LOCK_PERSON, {"person_id": person_id})
+    current = queries.memberships_of(conn, person_id)
     keys, statement = _person_statement(conn, versions)
     SEGMENT_EVALUATIONS.labels("person").inc(len(keys))
     matches = queries.run_person_flags(conn, keys, statement, person_id)

@@ -86,9 +86,13 @@ def members(conn: Connection, segment_id: str, after_id: str | None, limit: int)
     return list(conn.execute(query))
 
 
+_MEMBERSHIPS = select(segment_members.c.segment_id).where(
+    segment_members.c.person_id == bindparam("person_id")
+)
+
+
 def memberships_of(conn: Connection, person_id: str) -> set[str]:
-    query = select(segment_members.c.segment_id).where(segment_members.c.person_id == person_id)
-    return set(conn.execute(query).scalars())
+    return set(conn.execute(_MEMBERSHIPS, {"person_id": person_id}).scalars())
 
 
 def remove_members(conn: Connection, segment_id: str, person_ids: list[str]) -> None:
