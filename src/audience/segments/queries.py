@@ -240,8 +240,11 @@ def resolve_installations(
         query = query.where(installations.c.is_primary_device.is_(True) | ~has_primary)
     if after is not None:
         last_person, last_installation = after
+        # ``owner >= last`` alone lets the database seek in the member index; the OR alone
+        # would make every page scan the audience from its start.
         query = query.where(
+            owner >= last_person,
             (owner > last_person)
-            | ((owner == last_person) & (installations.c.push_registration_id > last_installation))
+            | ((owner == last_person) & (installations.c.push_registration_id > last_installation)),
         )
     return list(conn.execute(query))
