@@ -3,8 +3,9 @@
 Two shapes for event conditions, same meaning:
 - ``bulk``: one grouped sub-query over the events table (``persons.id IN (…)``), for counting
   or listing a whole segment;
-- ``single``: a correlated count per person, for re-evaluating one person's segments after a
-  write (it reads that person's events through the per-person index).
+- ``single``: a count for one person, for re-evaluating its segments after a write; the
+  statement takes the person's profile ids (its own and those merged into it) as the bound
+  list ``profile_ids`` and reads them through the per-person index.
 Events are owned through ``person_aliases`` (a merged-away id's events belong to the survivor).
 """
 
@@ -53,6 +54,8 @@ from audience.tables import (
 )
 
 Mode = Literal["bulk", "single"]
+# The bound parameter through which "single" statements receive the person's profile ids.
+PROFILE_IDS = "profile_ids"
 
 PERSON_COLUMNS = {
     "externalUserId": persons.c.external_user_id,
@@ -266,18 +269,13 @@ class Compiler:
         holds = COUNT_COMPARE[rule.count_op]
         filters = self._event_filters(rule)
         if self.mode == "single":
-            merged_ids = (
-                select(person_aliases.c.alias_id)
-                .where(person_aliases.c.person_id == persons.c.id)
-                .correlate(persons)
-            )
+            # One known person: its own id and the ids merged into it are bound as a list,
+            # which both databases answer from the per-person index (an OR with a correlated
+            # alias sub-query made PostgreSQL scan the whole events table).
             count = (
                 select(func.count())
                 .select_from(events)
-                .where(
-                    or_(events.c.person_id == persons.c.id, events.c.person_id.in_(merged_ids)),
-                    *filters,
-                )
+                .where(events.c.person_id.in_(bindparam(PROFILE_IDS, expanding=True)), *filters)
                 .scalar_subquery()
             )
             return holds(count, rule.count)

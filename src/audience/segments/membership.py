@@ -24,9 +24,7 @@ _person_statements: dict[tuple[tuple[str, datetime], ...], tuple[list[str], Sele
 
 # Built once: on the ingestion hot path building a statement costs more than running it.
 _VERSIONS = select(segments.c.id, segments.c.updated_at).order_by(segments.c.id)
-_LOCK_PERSON = (
-    select(persons.c.id).where(persons.c.id == bindparam("person_id")).with_for_update()
-)
+_LOCK_PERSON = select(persons.c.id).where(persons.c.id == bindparam("person_id")).with_for_update()
 
 
 def _versions(conn: Connection) -> tuple[tuple[str, datetime], ...]:

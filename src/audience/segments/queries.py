@@ -15,6 +15,8 @@ from sqlalchemy import (
     update,
 )
 
+from audience.persons.queries import profile_ids
+from audience.segments.compiler import PROFILE_IDS
 from audience.segments.rules import Definitions
 from audience.tables import (
     applications,
@@ -156,7 +158,8 @@ def run_person_flags(
 ) -> set[str]:
     if not keys:
         return set()
-    row = conn.execute(statement, {"person_id": person_id}).first()
+    params = {"person_id": person_id, PROFILE_IDS: profile_ids(conn, person_id)}
+    row = conn.execute(statement, params).first()
     if row is None:
         return set()
     return {key for key, value in zip(keys, row, strict=True) if value}
