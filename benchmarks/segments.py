@@ -5,7 +5,8 @@ Generates 100,000 persons, 150,000 installations and 1,000,000 events in bulk, t
   "purchase at least 3 times in 30 days with amount > 10"), median of several runs;
 - ``realtime_overhead_ms``: how much 20 saved segments add to the median single-event request
   (real-time re-evaluation in the request), against the same requests with no segments;
-- ``resolve_50k_s``: full, paginated resolve of a ~50,000-installation audience over HTTP.
+- ``resolve_50k_s``: full, paginated resolve over HTTP of the iOS devices of the persons who
+  have one (a stored segment; exactly 50,000 installations with the defaults).
 Last line: one JSON object. ``python benchmarks/segments.py [--database-url URL]``.
 """
 
@@ -249,7 +250,9 @@ def resolve_all(base_url: str, segment_id: str) -> tuple[float, int]:
         while True:
             params: dict[str, object] = {"limit": 1000} | ({"cursor": cursor} if cursor else {})
             response = client.post(
-                "/v1/audiences/resolve", json={"segmentId": segment_id}, params=params
+                "/v1/audiences/resolve",
+                json={"segmentId": segment_id, "platform": "iOS"},
+                params=params,
             )
             assert response.status_code == 200, response.text
             body = response.json()
