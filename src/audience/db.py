@@ -12,9 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
@@ -152,12 +150,3 @@ class Database:
                 if attempt == attempts - 1:
                     raise
         raise AssertionError("unreachable")
-
-
-def insert_ignoring_duplicates(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
-    """Insert rows, skipping any that hit a unique constraint; answers how many were new."""
-    if not rows:
-        return 0
-    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
-    result = conn.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
-    return int(result.rowcount)

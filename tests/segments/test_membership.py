@@ -81,3 +81,16 @@ def test_sweep_all_and_the_cli_command(db: Database, now: datetime) -> None:
         conn.execute(segment_members.delete())
     assert membership.sweep_all(db) == 1
     assert stored(db, segment_id) == {"ann", "bob"}
+
+
+def test_only_rows_really_changed_get_events(db: Database, now: datetime) -> None:
+    """A membership another transaction already stored (a concurrent sweep or refresh) is not
+    entered again, so its SegmentEntered is recorded once."""
+    with db.write() as conn:
+        segment_id = service.create_segment(conn, "Beta", None, {"tag": "beta"})["id"]
+        conn.execute(segment_members.delete().where(segment_members.c.person_id == "bob"))
+        assert queries.add_members(conn, segment_id, ["bob"], now) == ["bob"]
+        assert queries.add_members(conn, segment_id, ["bob", "ann"], now) == []
+        membership.refresh_person(conn, "bob")
+        assert queries.remove_members(conn, segment_id, ["bob", "nobody"]) == ["bob"]
+    assert segment_events(db, "SegmentEntered") == ["ann", "bob"]

@@ -6,13 +6,13 @@ from datetime import datetime
 from sqlalchemy import Connection, Select, bindparam, select
 
 from audience.clock import utcnow
-from audience.db import Database, insert_ignoring_duplicates
+from audience.db import Database
 from audience.events.standard import SEGMENT_ENTERED, SEGMENT_LEFT, record_person_event
 from audience.observability import SEGMENT_EVALUATIONS
 from audience.segments import queries
 from audience.segments.compiler import compile_rule
 from audience.segments.rules import Rule, parse_rule
-from audience.tables import persons, segment_members, segments
+from audience.tables import persons, segments
 
 # Parsed rules by segment id, valid while the segment's updated_at is unchanged.
 _parsed: dict[str, tuple[datetime, Rule]] = {}
@@ -63,16 +63,14 @@ def _person_statement(
 def _record(
     conn: Connection, entered: dict[str, list[str]], left: dict[str, list[str]], now: datetime
 ) -> None:
+    """Apply membership changes; events only for the rows this transaction really changed, so
+    a concurrent sweep or refresh of the same person never records an entry twice."""
     for segment_id, person_ids in entered.items():
-        insert_ignoring_duplicates(
-            conn,
-            segment_members,
-            [{"segment_id": segment_id, "person_id": p, "entered_at": now} for p in person_ids],
-        )
-        record_person_event(conn, SEGMENT_ENTERED, person_ids, now, {"segmentId": segment_id})
+        added = queries.add_members(conn, segment_id, person_ids, now)
+        record_person_event(conn, SEGMENT_ENTERED, added, now, {"segmentId": segment_id})
     for segment_id, person_ids in left.items():
-        queries.remove_members(conn, segment_id, person_ids)
-        record_person_event(conn, SEGMENT_LEFT, person_ids, now, {"segmentId": segment_id})
+        removed = queries.remove_members(conn, segment_id, person_ids)
+        record_person_event(conn, SEGMENT_LEFT, removed, now, {"segmentId": segment_id})
 
 
 def refresh_person(conn: Connection, person_id: str, now: datetime | None = None) -> None:

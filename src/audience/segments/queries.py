@@ -1,5 +1,6 @@
 """SQL for segments, their stored membership, and the definitions a rule may name."""
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -14,6 +15,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from audience.persons.queries import profile_ids
 from audience.segments.compiler import PROFILE_IDS
@@ -97,15 +100,38 @@ def memberships_of(conn: Connection, person_id: str) -> set[str]:
     return set(conn.execute(_MEMBERSHIPS, {"person_id": person_id}).scalars())
 
 
-def remove_members(conn: Connection, segment_id: str, person_ids: list[str]) -> None:
+def add_members(
+    conn: Connection, segment_id: str, person_ids: list[str], at: datetime
+) -> list[str]:
+    """Store memberships; answers the persons actually added. A concurrent writer that added
+    one first wins it, so each entry is recorded (and its event written) exactly once."""
+    if not person_ids:
+        return []
+    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+    statement = (
+        dialect_insert(segment_members)
+        .on_conflict_do_nothing()
+        .returning(segment_members.c.person_id)
+    )
+    rows = [{"segment_id": segment_id, "person_id": p, "entered_at": at} for p in person_ids]
+    return list(conn.execute(statement, rows).scalars())
+
+
+def remove_members(conn: Connection, segment_id: str, person_ids: list[str]) -> list[str]:
+    """Delete memberships; answers the persons actually removed (see ``add_members``)."""
+    removed: list[str] = []
     for start in range(0, len(person_ids), 500):
         chunk = person_ids[start : start + 500]
-        conn.execute(
-            delete(segment_members).where(
+        result = conn.execute(
+            delete(segment_members)
+            .where(
                 segment_members.c.segment_id == segment_id,
                 segment_members.c.person_id.in_(chunk),
             )
+            .returning(segment_members.c.person_id)
         )
+        removed += result.scalars()
+    return removed
 
 
 def forget_person(conn: Connection, person_id: str) -> None:
