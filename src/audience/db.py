@@ -6,13 +6,14 @@ so concurrent writers queue on the database lock instead of failing half-way wit
 """
 
 import fcntl
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
@@ -134,6 +135,42 @@ class Database:
             conn = conn.execution_options(write=True)
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """A lock named ``name`` across every process using this database, taken only if it is
+        free; yields whether it was taken. Lets one of several workers run a periodic job."""
+        if self.is_sqlite:
+            path = _sqlite_file(self.engine)
+            if path is None:
+                yield True
+                return
+            fd = os.open(f"{path}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    yield False
+                    return
+                try:
+                    yield True
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+            return
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        with self.engine.connect() as conn:
+            taken = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            conn.commit()
+            if not taken:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
 
     def _writer_turn(self) -> AbstractContextManager[None]:
         return self._writers.turn() if self._writers is not None else nullcontext()

@@ -94,3 +94,19 @@ def test_only_rows_really_changed_get_events(db: Database, now: datetime) -> Non
         membership.refresh_person(conn, "bob")
         assert queries.remove_members(conn, segment_id, ["bob", "nobody"]) == ["bob"]
     assert segment_events(db, "SegmentEntered") == ["ann", "bob"]
+
+
+def test_one_sweeper_at_a_time(db: Database, database_url: str, now: datetime) -> None:
+    from audience.db import make_engine
+    from audience.segments.sweeper import sweep_if_first
+
+    other = Database(make_engine(database_url))  # as another worker process would hold it
+    try:
+        with other.exclusive("segment-sweep") as taken:
+            assert taken
+            with db.exclusive("segment-sweep") as second:
+                assert not second
+            assert sweep_if_first(db) is False
+        assert sweep_if_first(db) is True
+    finally:
+        other.engine.dispose()
