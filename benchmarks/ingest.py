@@ -25,75 +25,28 @@ import asyncio
 import json
 import os
 import resource
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert, text
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import backend_of, fresh_database, server
 
 from audience.db import Database, make_engine
 from audience.tables import events
 
-AUDIENCE = str(Path(sys.executable).parent / "audience")
 ADMIN_KEY = "ak_benchmark-admin-key"
 DEFINITION = "purchase"
 
 
 # --- server ------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _reset_postgres(url: str) -> None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
-@contextmanager
-def running_server(url: str, workers: int) -> Iterator[tuple[str, int]]:
-    port = _free_port()
-    env = os.environ | {"AUDIENCE_DATABASE_URL": url, "AUDIENCE_ADMIN_KEY": ADMIN_KEY}
-    process = subprocess.Popen(
-        [AUDIENCE, "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError("server exited early")
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.2)
-        yield base_url, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def _tree_pids(pid: int) -> list[int]:
@@ -403,24 +356,21 @@ def main() -> None:
     except ImportError:
         pass
 
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite:///{tmp}/bench.db"
-        backend = "sqlite" if url.startswith("sqlite") else "postgresql"
-        if backend == "postgresql":
-            _reset_postgres(url)
-        with running_server(url, args.workers) as (base_url, pid):
-            code, installations = _setup(base_url, args.installations)
-            figures = asyncio.run(_measure(base_url, pid, code, installations, args))
-        # (c) with the server stopped, into the same table that (a) and (b) filled
-        engine = make_engine(url, pool_size=1)
-        with engine.connect() as conn:
-            person_id, installation = conn.execute(
-                text("SELECT person_id, push_registration_id FROM installations LIMIT 1")
-            ).one()
-        engine.dispose()
-        rows = _raw_rows(args.raw_rows, person_id, installation)
-        raw = raw_insert_rate(url, rows)
-        driver = driver_insert_rate(url, _rewrite_ids(rows, "drv-"))
+    url = fresh_database(args.database_url, "ingest")
+    backend = backend_of(url)
+    with server(url, ADMIN_KEY, workers=args.workers) as (base_url, pid):
+        code, installations = _setup(base_url, args.installations)
+        figures = asyncio.run(_measure(base_url, pid, code, installations, args))
+    # (c) with the server stopped, into the same table that (a) and (b) filled
+    engine = make_engine(url, pool_size=1)
+    with engine.connect() as conn:
+        person_id, installation = conn.execute(
+            text("SELECT person_id, push_registration_id FROM installations LIMIT 1")
+        ).one()
+    engine.dispose()
+    rows = _raw_rows(args.raw_rows, person_id, installation)
+    raw = raw_insert_rate(url, rows)
+    driver = driver_insert_rate(url, _rewrite_ids(rows, "drv-"))
 
     batch, single = figures["batch"], figures["single"]
     batch_rate = batch["events"] / batch["seconds"]

@@ -10,14 +10,14 @@ from sqlalchemy import Connection, Row
 from audience.auth.dependencies import authenticate, credential_of, mobile_app
 from audience.clock import isoformat, utcnow
 from audience.db import Database
-from audience.errors import ApiError
 from audience.events import queries
 from audience.events.definitions import load_for_ingestion
 from audience.events.standard import APP_LAUNCH, standard_properties
 from audience.events.validation import CheckedEvent, InvalidEvent, check_event
 from audience.installations import queries as installation_queries
 from audience.installations.service import check_app_installation
-from audience.persons.queries import profile_ids, resolve_person_id
+from audience.persons.queries import profile_ids
+from audience.persons.service import live_person_id
 from audience.segments.membership import refresh_person
 
 APP_LAUNCH_WINDOW = timedelta(seconds=30)
@@ -36,18 +36,6 @@ def event_to_api(row: Row, person_id: str | None = None) -> dict[str, Any]:
         "eventId": row.event_id,
         "properties": row.properties or {},
     }
-
-
-def person_not_found(person_id: str) -> ApiError:
-    return ApiError(404, "PERSON_NOT_FOUND", f"No person '{person_id}'")
-
-
-def live_person_id(conn: Connection, person_id: str) -> str:
-    """The person a path id names (a merged-away id answers its survivor), else 404."""
-    resolved = resolve_person_id(conn, person_id)
-    if resolved is None:
-        raise person_not_found(person_id)
-    return resolved
 
 
 def _definition_ids(raw_events: list[Any]) -> set[str]:

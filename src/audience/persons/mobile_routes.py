@@ -18,7 +18,7 @@ from audience.errors import ApiError
 from audience.installations import service as installations
 from audience.persons import service
 from audience.persons.audit import Audit, installation_source
-from audience.persons.personalize import depersonalize, personalize
+from audience.persons.personalize import depersonalize, personalize, require_identity
 from audience.persons.routes import write_identities
 from audience.persons.schemas import PersonalizeRequest, PersonUpdate, PrimaryDevice
 
@@ -65,10 +65,7 @@ def personalize_installation(
     with db.read() as conn:
         installations.get_app_installation(conn, app, push_registration_id)
     identity = service.read_identity(body.user_identity.sent(), "userIdentity.")
-    if identity.is_empty():
-        raise ApiError(
-            400, "USER_IDENTITY_INVALID", "userIdentity needs externalUserId, a phone or an email"
-        )
+    require_identity(identity)  # before the user token: a 400 names the bad request first
     verify_user_token(db, app, user_token, identity.external_user_id)
     attributes = body.user_attributes.sent() if body.user_attributes else None
     force = force_depersonalize or bool(body.force_depersonalize)

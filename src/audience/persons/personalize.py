@@ -29,6 +29,14 @@ from audience.segments.membership import refresh_person
 from audience.segments.queries import forget_person
 
 
+def require_identity(identity: Identity) -> None:
+    """R2 step 0: X must hold at least one identity."""
+    if identity.is_empty():
+        raise ApiError(
+            400, "USER_IDENTITY_INVALID", "userIdentity needs externalUserId, a phone or an email"
+        )
+
+
 def personalize(
     conn: Connection,
     app: AppPrincipal,
@@ -40,10 +48,7 @@ def personalize(
     audit: Audit,
 ) -> Row:
     """R2, steps 0 to 5; answers the person the installation belongs to afterwards."""
-    if identity.is_empty():
-        raise ApiError(
-            400, "USER_IDENTITY_INVALID", "userIdentity needs externalUserId, a phone or an email"
-        )
+    require_identity(identity)
     candidates = queries.owners(conn, identity.external_user_id, identity.phones, identity.emails)
     if len(candidates) > 1:
         raise ApiError(

@@ -35,10 +35,17 @@ def identity_taken(detail: str) -> ApiError:
     return ApiError(409, "USER_MERGE_INTERRUPTED", detail)
 
 
+def live_person_id(conn: Connection, person_id: str) -> str:
+    """The live person an id names (a merged-away id names its survivor); 404 otherwise."""
+    resolved = queries.resolve_person_id(conn, person_id)
+    if resolved is None:
+        raise person_not_found(person_id)
+    return resolved
+
+
 def get_person(conn: Connection, person_id: str, for_update: bool = False) -> Row:
     """The person an id names, following merges; 404 PERSON_NOT_FOUND otherwise."""
-    resolved = queries.resolve_person_id(conn, person_id)
-    row = queries.find(conn, resolved, for_update) if resolved else None
+    row = queries.find(conn, live_person_id(conn, person_id), for_update)
     if row is None:
         raise person_not_found(person_id)
     return row
