@@ -27,6 +27,7 @@ from audience.segments.routes import router as segments_router
 from audience.segments.sweeper import periodic_sweep
 
 ROUTERS = (
+    events_router,
     apps_router,
     api_keys_router,
     attribute_definitions_router,
@@ -34,7 +35,6 @@ ROUTERS = (
     persons_router,
     mobile_persons_router,
     event_definitions_router,
-    events_router,
     segments_router,
 )
 

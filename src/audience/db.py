@@ -9,7 +9,7 @@ import fcntl
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
@@ -64,10 +64,31 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get("write"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            conn.exec_driver_sql("BEGIN")
+        # Straight to the driver: every request begins at least one transaction, and
+        # ``exec_driver_sql`` costs ten times the statement itself.
+        begin = "BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN"
+        conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
+
+
+class DriverStatement:
+    """One hot-path statement run straight on the DB-API connection under a SQLAlchemy
+    ``Connection``, inside its transaction.
+
+    On the ingestion path SQLAlchemy's execution machinery costs several times the statement
+    itself (about 17 µs against 2.5 µs for a primary-key lookup on SQLite). Only plain
+    statements go this way: results come back as the driver gives them (on SQLite, text for
+    datetimes and JSON), so callers read just the columns they can take as they are.
+    The SQL is written with ``?`` placeholders; PostgreSQL's ``%s`` form is derived from it.
+    """
+
+    def __init__(self, sqlite: str, postgresql: str | None = None) -> None:
+        self.sqlite = sqlite
+        self.postgresql = (postgresql or sqlite).replace("?", "%s")
+
+    def run(self, conn: Connection, params: Sequence[Any] = ()) -> Any:
+        """The driver's cursor, executed; the transaction must have begun (``Database``'s do)."""
+        sql = self.sqlite if conn.dialect.name == "sqlite" else self.postgresql
+        return conn.connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
 
 
 class SqliteWriterQueue:

@@ -78,8 +78,7 @@ def update_definition(conn: Connection, definition_id: str, changes: dict[str, A
 
 
 def load_for_ingestion(conn: Connection, definition_ids: set[str]) -> dict[str, Definition]:
-    rows = queries.find_definitions(conn, definition_ids)
     return {
-        row.id: Definition(id=row.id, active=row.active, properties=row.properties or {})
-        for row in rows
+        id_: Definition(id=id_, active=active, properties=types)
+        for id_, active, types in queries.find_definitions(conn, definition_ids)
     }

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, update
 
+from audience.db import DriverStatement
 from audience.tables import app_launches, event_definitions, events, persons
 
 # --- definitions -------------------------------------------------------------------------------
@@ -17,18 +18,33 @@ def find_definition(conn: Connection, definition_id: str) -> Row | None:
     return conn.execute(query).first()
 
 
-# Statements of the ingestion hot path are built once: building one costs more than running
-# it on SQLite.
-_find_definitions = select(
-    event_definitions.c.id, event_definitions.c.active, event_definitions.c.properties
-).where(event_definitions.c.id.in_(bindparam("ids", expanding=True)))
+# Statements of the ingestion hot path run on the driver (see ``DriverStatement``). A list
+# parameter travels as one JSON array on SQLite and as one array on PostgreSQL, so each
+# statement has one fixed text whatever the list's length.
+_find_definitions = DriverStatement(
+    "SELECT id, active, properties FROM event_definitions "
+    "WHERE id IN (SELECT value FROM json_each(?))",
+    "SELECT id, active, properties FROM event_definitions WHERE id = ANY(?)",
+)
 
 
-def find_definitions(conn: Connection, definition_ids: Collection[str]) -> list[Row]:
-    """The definitions of one batch, in one query."""
+def _list_param(conn: Connection, values: Collection[str]) -> Any:
+    return json.dumps(list(values)) if conn.dialect.name == "sqlite" else list(values)
+
+
+def _json_value(value: Any) -> Any:
+    """A JSON column as the driver returns it: text on SQLite, already decoded on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def find_definitions(
+    conn: Connection, definition_ids: Collection[str]
+) -> list[tuple[str, bool, dict[str, str]]]:
+    """(id, active, property types) of the definitions of one batch, in one query."""
     if not definition_ids:
         return []
-    return list(conn.execute(_find_definitions, {"ids": list(definition_ids)}))
+    rows = _find_definitions.run(conn, (_list_param(conn, definition_ids),))
+    return [(id_, bool(active), _json_value(types) or {}) for id_, active, types in rows]
 
 
 def insert_definition(conn: Connection, **values: object) -> None:
@@ -55,9 +71,10 @@ def list_definitions(
 # --- events ------------------------------------------------------------------------------------
 
 
-_existing_event_ids = select(events.c.event_id).where(
-    events.c.push_registration_id == bindparam("installation"),
-    events.c.event_id.in_(bindparam("ids", expanding=True)),
+_existing_event_ids = DriverStatement(
+    "SELECT event_id FROM events WHERE push_registration_id = ? "
+    "AND event_id IN (SELECT value FROM json_each(?))",
+    "SELECT event_id FROM events WHERE push_registration_id = ? AND event_id = ANY(?)",
 )
 
 
@@ -65,8 +82,8 @@ def existing_event_ids(
     conn: Connection, push_registration_id: str, event_ids: Collection[str]
 ) -> set[str]:
     """Which of these client event ids this installation already stored (one indexed query)."""
-    params = {"installation": push_registration_id, "ids": list(event_ids)}
-    return set(conn.execute(_existing_event_ids, params).scalars())
+    params = (push_registration_id, _list_param(conn, event_ids))
+    return {event_id for (event_id,) in _existing_event_ids.run(conn, params)}
 
 
 _INSERT_COLUMNS = (

@@ -15,6 +15,7 @@ from audience.events.definitions import load_for_ingestion
 from audience.events.standard import APP_LAUNCH, standard_properties
 from audience.events.validation import CheckedEvent, InvalidEvent, check_event
 from audience.installations import queries as installation_queries
+from audience.installations.queries import InstallationKey
 from audience.installations.service import check_app_installation
 from audience.persons.queries import profile_ids
 from audience.persons.service import live_person_id
@@ -66,7 +67,7 @@ class BatchResult:
 
 def mobile_installation(
     conn: Connection, db: Database, authorization: str | None, push_registration_id: str
-) -> Row:
+) -> InstallationKey:
     """The live installation a mobile events call acts as.
 
     The application code is compared with the code of the installation's own application,
@@ -75,7 +76,7 @@ def mobile_installation(
     key or another app's code get exactly the answers (401, 403, 404) of every mobile call.
     """
     token = credential_of(authorization)
-    row = installation_queries.find(conn, push_registration_id)
+    row = installation_queries.find_key(conn, push_registration_id)
     if row is not None and hmac.compare_digest(row.application_code.encode(), token.encode()):
         return check_app_installation(row, row.application_id, push_registration_id)
     app = mobile_app(authenticate(db, authorization))
@@ -117,7 +118,7 @@ def check_batch(
     return batch
 
 
-def store_batch(conn: Connection, caller: Row, batch: CheckedBatch) -> BatchResult:
+def store_batch(conn: Connection, caller: InstallationKey, batch: CheckedBatch) -> BatchResult:
     """Store a checked batch on the installation's current person, in one transaction.
 
     The installation row is locked first (PostgreSQL; SQLite serialises writers) and read
@@ -126,10 +127,12 @@ def store_batch(conn: Connection, caller: Row, batch: CheckedBatch) -> BatchResu
     """
     push_registration_id = caller.push_registration_id
     installation = check_app_installation(
-        installation_queries.find(conn, push_registration_id, for_update=True),
+        installation_queries.find_key(conn, push_registration_id, for_update=True),
         caller.application_id,
         push_registration_id,
     )
+    person_id = installation.person_id
+    assert person_id is not None  # only tombstones lose their person (R10), and they got 410
     result = batch.result
     checked = _without_duplicates(conn, push_registration_id, batch.events, result)
     rows: list[dict[str, Any]] = []
@@ -141,11 +144,11 @@ def store_batch(conn: Connection, caller: Row, batch: CheckedBatch) -> BatchResu
                 result.dropped += 1
                 continue
             if launch_properties is None:
-                launch_properties = standard_properties(installation, installation.application_code)
+                launch_properties = _launch_properties(conn, installation)
             properties = launch_properties
         rows.append(
             {
-                "person_id": installation.person_id,
+                "person_id": person_id,
                 "push_registration_id": push_registration_id,
                 "definition_id": event.definition_id,
                 "occurred_at": event.occurred_at,
@@ -157,7 +160,7 @@ def store_batch(conn: Connection, caller: Row, batch: CheckedBatch) -> BatchResu
     queries.insert_events(conn, rows)
     result.accepted = len(rows)
     if rows:
-        refresh_person(conn, installation.person_id)
+        refresh_person(conn, person_id)
     return result
 
 
@@ -200,6 +203,13 @@ def _without_duplicates(
             seen.add(event.event_id)
         fresh.append(event)
     return fresh
+
+
+def _launch_properties(conn: Connection, installation: InstallationKey) -> dict[str, Any]:
+    """The R6 properties of an AppLaunch: the whole installation row, read only when needed."""
+    row = installation_queries.find(conn, installation.push_registration_id)
+    assert row is not None  # locked (PostgreSQL) or written by no one else (SQLite)
+    return standard_properties(row, installation.application_code)
 
 
 def _record_launch(conn: Connection, push_registration_id: str, at: datetime) -> bool:

@@ -1,7 +1,10 @@
 """SQL for installations."""
 
+from typing import Any, NamedTuple
+
 from sqlalchemy import Connection, Row, Select, bindparam, insert, select, update
 
+from audience.db import DriverStatement
 from audience.tables import applications, installations
 
 _with_code = select(installations, applications.c.application_code).join(
@@ -23,6 +26,35 @@ _find_for_update = _find.with_for_update(of=installations)
 def find(conn: Connection, push_registration_id: str, for_update: bool = False) -> Row | None:
     query = _find_for_update if for_update else _find
     return conn.execute(query, {"id": push_registration_id}).first()
+
+
+class InstallationKey(NamedTuple):
+    """What event ingestion needs of an installation: who owns it and where events go."""
+
+    push_registration_id: str
+    application_id: str
+    application_code: str
+    person_id: str | None
+    uninstalled_at: Any  # only ever tested against None (driver text or datetime)
+
+
+_KEY_SQL = (
+    "SELECT i.push_registration_id, i.application_id, a.application_code, i.person_id, "
+    "i.uninstalled_at FROM installations i JOIN applications a ON a.id = i.application_id "
+    "WHERE i.push_registration_id = ?"
+)
+_find_key = DriverStatement(_KEY_SQL)
+# SQLite has one writer at a time; PostgreSQL locks the row.
+_find_key_for_update = DriverStatement(_KEY_SQL, _KEY_SQL + " FOR UPDATE OF i")
+
+
+def find_key(
+    conn: Connection, push_registration_id: str, for_update: bool = False
+) -> InstallationKey | None:
+    """The installation's key columns, on the driver directly (the ingestion hot path)."""
+    statement = _find_key_for_update if for_update else _find_key
+    row = statement.run(conn, (push_registration_id,)).fetchone()
+    return None if row is None else InstallationKey(*row)
 
 
 def insert_installation(conn: Connection, **values: object) -> None:

@@ -1,6 +1,6 @@
 """Installation rules: register (R1), own-app access, primary device (R5), uninstall (R4)."""
 
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from pydantic.alias_generators import to_camel
 from sqlalchemy import Connection, Row
@@ -90,7 +90,22 @@ def get_app_installation(
     )
 
 
-def check_app_installation(row: Row | None, app_id: str, push_registration_id: str) -> Row:
+class OwnedInstallation(Protocol):
+    """Any form of an installation row that says whose it is and whether it is live."""
+
+    @property
+    def application_id(self) -> str: ...
+
+    @property
+    def uninstalled_at(self) -> Any: ...
+
+
+InstallationRow = TypeVar("InstallationRow", bound=OwnedInstallation)
+
+
+def check_app_installation(
+    row: InstallationRow | None, app_id: str, push_registration_id: str
+) -> InstallationRow:
     """``row`` if it is a live installation of application ``app_id``; else 404 or 410."""
     if row is None or row.application_id != app_id:
         # Another app's installation is reported exactly like a missing one: no existence leak.
