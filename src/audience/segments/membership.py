@@ -2,11 +2,12 @@
 in bulk by the periodic sweep (time windows move even when nothing is written)."""
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, select
 
 from audience.clock import utcnow
-from audience.db import Database
+from audience.db import Database, DriverStatement
 from audience.events.standard import SEGMENT_ENTERED, SEGMENT_LEFT, record_person_event
 from audience.observability import SEGMENT_EVALUATIONS
 from audience.segments import queries
@@ -14,30 +15,36 @@ from audience.segments.compiler import compile_rule
 from audience.segments.rules import Rule, parse_rule
 from audience.tables import persons, segments
 
-# Parsed rules by segment id, valid while the segment's updated_at is unchanged.
-_parsed: dict[str, tuple[datetime, Rule]] = {}
+# A segment's version is its updated_at as the driver returns it (text on SQLite), only ever
+# compared for equality.
+Versions = tuple[tuple[str, Any], ...]
+# Parsed rules by segment id, valid while the segment's version is unchanged.
+_parsed: dict[str, tuple[Any, Rule]] = {}
 # One statement evaluating every saved segment for one person, per set of segment versions;
 # its time windows read the clock at execution, so it is built once and SQLAlchemy's
 # compiled-statement cache makes each run cheap.
-_person_statements: dict[tuple[tuple[str, datetime], ...], tuple[list[str], Select]] = {}
+_person_statements: dict[Versions, tuple[list[str], Select]] = {}
 
 
+# Every write path runs this, mostly to learn there is nothing to do: on the driver directly.
+_VERSIONS = DriverStatement("SELECT id, updated_at FROM segments ORDER BY id")
 # Built once: on the ingestion hot path building a statement costs more than running it.
-_VERSIONS = select(segments.c.id, segments.c.updated_at).order_by(segments.c.id)
 _LOCK_PERSON = select(persons.c.id).where(persons.c.id == bindparam("person_id")).with_for_update()
 
 
-def _versions(conn: Connection) -> tuple[tuple[str, datetime], ...]:
-    return tuple((row.id, row.updated_at) for row in conn.execute(_VERSIONS))
+def _versions(conn: Connection) -> Versions:
+    return tuple((segment_id, at) for segment_id, at in _VERSIONS.run(conn))
 
 
-def _rules(conn: Connection, versions: tuple[tuple[str, datetime], ...]) -> dict[str, Rule]:
+def _rules(conn: Connection, versions: Versions) -> dict[str, Rule]:
     stale = [sid for sid, at in versions if _parsed.get(sid, (None,))[0] != at]
     if stale:
+        # A rule read after its version is never older than it; a newer one is parsed again.
+        version_of = dict(versions)
         definitions = queries.load_definitions(conn)
-        query = select(segments.c.id, segments.c.rule, segments.c.updated_at)
+        query = select(segments.c.id, segments.c.rule)
         for row in conn.execute(query.where(segments.c.id.in_(stale))):
-            _parsed[row.id] = (row.updated_at, parse_rule(row.rule, definitions))
+            _parsed[row.id] = (version_of[row.id], parse_rule(row.rule, definitions))
     return {sid: _parsed[sid][1] for sid, _at in versions}
 
 
@@ -46,9 +53,7 @@ def saved_rules(conn: Connection) -> dict[str, Rule]:
     return _rules(conn, _versions(conn))
 
 
-def _person_statement(
-    conn: Connection, versions: tuple[tuple[str, datetime], ...]
-) -> tuple[list[str], Select]:
+def _person_statement(conn: Connection, versions: Versions) -> tuple[list[str], Select]:
     cached = _person_statements.get(versions)
     if cached is None:
         rules = _rules(conn, versions)
