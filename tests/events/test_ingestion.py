@@ -276,6 +276,21 @@ def test_validate_false_stores_the_valid_and_lists_the_invalid(
     assert ev.accept(device, [batch[0]], validate="false")["invalid"] == []
 
 
+@pytest.mark.parametrize("flag", ["false", "0", "no", "off", "FALSE"])
+def test_validate_flag_spellings(ev: Events, device: dict, flag: str) -> None:
+    ev.define("open")
+    body = ev.accept(device, [{"definitionId": "open"}, {"definitionId": "nope"}], validate=flag)
+    assert body["accepted"] == 1 and [i["index"] for i in body["invalid"]] == [1]
+
+
+def test_validate_flag_must_be_a_boolean(db: Database, ev: Events, device: dict) -> None:
+    ev.define("open")
+    stored = _count(db)
+    response = ev.send(device, [{"definitionId": "open"}], validate="perhaps")
+    assert_error(response, 400, "VALIDATION_ERROR", "validate")
+    assert _count(db) == stored
+
+
 def test_access_rules(api: Api, ev: Events, shop: dict, device: dict) -> None:
     ev.define("open")
     other_app = api.create_app("Other")
