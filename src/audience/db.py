@@ -87,8 +87,19 @@ class DriverStatement:
 
     def run(self, conn: Connection, params: Sequence[Any] = ()) -> Any:
         """The driver's cursor, executed; the transaction must have begun (``Database``'s do)."""
-        sql = self.sqlite if conn.dialect.name == "sqlite" else self.postgresql
-        return conn.connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
+        return conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            self._sql(conn), params
+        )
+
+    def run_many(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(self._sql(conn), rows)
+        finally:
+            cursor.close()
+
+    def _sql(self, conn: Connection) -> str:
+        return self.sqlite if conn.dialect.name == "sqlite" else self.postgresql
 
 
 class SqliteWriterQueue:

@@ -95,16 +95,19 @@ _INSERT_COLUMNS = (
     "event_id",
     "properties",
 )
-_INSERT_SQLITE = f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-_INSERT_POSTGRESQL = (
-    f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) "
-    "VALUES (%s, %s, %s, %s, %s, %s, CAST(%s AS JSONB))"
+_INSERT_INTO = f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) VALUES "
+_INSERT = DriverStatement(
+    _INSERT_INTO + "(?, ?, ?, ?, ?, ?, ?)", _INSERT_INTO + "(?, ?, ?, ?, ?, ?, CAST(? AS JSONB))"
 )
 
 
 def _sqlite_time(value: datetime) -> str:
     """The text form SQLAlchemy's SQLite ``DateTime`` stores, so reads and comparisons match."""
     return value.isoformat(sep=" ", timespec="microseconds")
+
+
+def _as_is(value: datetime) -> datetime:
+    return value
 
 
 def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -116,35 +119,21 @@ def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """
     if not rows:
         return
-    if conn.dialect.name == "sqlite":
-        sql = _INSERT_SQLITE
-        params = [
-            (
-                row["person_id"],
-                row["push_registration_id"],
-                row["definition_id"],
-                _sqlite_time(row["occurred_at"]),
-                _sqlite_time(row["received_at"]),
-                row["event_id"],
-                json.dumps(row["properties"]),
-            )
-            for row in rows
-        ]
-    else:
-        sql = _INSERT_POSTGRESQL
-        params = [
-            (
-                row["person_id"],
-                row["push_registration_id"],
-                row["definition_id"],
-                row["occurred_at"],
-                row["received_at"],
-                row["event_id"],
-                json.dumps(row["properties"]),
-            )
-            for row in rows
-        ]
-    conn.exec_driver_sql(sql, params)
+    # psycopg binds datetimes itself
+    time = _sqlite_time if conn.dialect.name == "sqlite" else _as_is
+    params = [
+        (
+            row["person_id"],
+            row["push_registration_id"],
+            row["definition_id"],
+            time(row["occurred_at"]),
+            time(row["received_at"]),
+            row["event_id"],
+            json.dumps(row["properties"]),
+        )
+        for row in rows
+    ]
+    _INSERT.run_many(conn, params)
 
 
 def insert_event(conn: Connection, **values: object) -> int:
