@@ -77,8 +77,9 @@ def update_definition(conn: Connection, definition_id: str, changes: dict[str, A
     return get_definition(conn, definition_id)
 
 
+def by_id(rows: list[queries.DefinitionRow]) -> dict[str, Definition]:
+    return {id_: Definition(id=id_, active=active, properties=types) for id_, active, types in rows}
+
+
 def load_for_ingestion(conn: Connection, definition_ids: set[str]) -> dict[str, Definition]:
-    return {
-        id_: Definition(id=id_, active=active, properties=types)
-        for id_, active, types in queries.find_definitions(conn, definition_ids)
-    }
+    return by_id(queries.find_definitions(conn, definition_ids))

@@ -43,18 +43,19 @@ _KEY_SQL = (
     "i.uninstalled_at FROM installations i JOIN applications a ON a.id = i.application_id "
     "WHERE i.push_registration_id = ?"
 )
-_find_key = DriverStatement(_KEY_SQL)
+FIND_KEY = DriverStatement(_KEY_SQL)
 # SQLite has one writer at a time; PostgreSQL locks the row.
-_find_key_for_update = DriverStatement(_KEY_SQL, _KEY_SQL + " FOR UPDATE OF i")
+FIND_KEY_FOR_UPDATE = DriverStatement(_KEY_SQL, _KEY_SQL + " FOR UPDATE OF i")
 
 
-def find_key(
-    conn: Connection, push_registration_id: str, for_update: bool = False
-) -> InstallationKey | None:
+def key_of(rows: list[Any]) -> InstallationKey | None:
+    """The result of ``FIND_KEY`` (or its locking twin) as an ``InstallationKey``."""
+    return InstallationKey(*rows[0]) if rows else None
+
+
+def find_key(conn: Connection, push_registration_id: str) -> InstallationKey | None:
     """The installation's key columns, on the driver directly (the ingestion hot path)."""
-    statement = _find_key_for_update if for_update else _find_key
-    row = statement.run(conn, (push_registration_id,)).fetchone()
-    return None if row is None else InstallationKey(*row)
+    return key_of(FIND_KEY.run(conn, (push_registration_id,)).fetchall())
 
 
 def insert_installation(conn: Connection, **values: object) -> None:
