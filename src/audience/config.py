@@ -12,7 +12,7 @@ class Settings(BaseSettings):
     admin_key: str | None = None
     max_body_bytes: int = 5 * 1024 * 1024
     # Pool size per worker process; SQLite ignores it.
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     # Seconds between sweeps that re-evaluate segments' time windows; 0 turns them off.
     segment_sweep_seconds: float = 60
     # Mixed into console session signatures; changing it signs everybody out of the console.
