@@ -1,16 +1,13 @@
 """AppLaunch: a standard event with R6 properties and the 30-second rule (R7)."""
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from audience.db import Database
-from tests.events.conftest import DEVICE, Events, ago, iso
+from tests.events.conftest import DEVICE, Events, ago, iso, served_installation
 from tests.helpers import Api
-from tests.server import running_server
 
 
 def _launches(api: Api, person_id: str) -> list[dict[str, Any]]:
@@ -128,35 +125,15 @@ def test_concurrent_launches_record_one(database_url: str, db: Database) -> None
 
     (Launches with different times may legitimately both be recorded when they arrive out of
     order, so all carry the same time.)"""
-    admin = "ak_concurrent-launch-test"
-    env = {"AUDIENCE_DATABASE_URL": database_url, "AUDIENCE_ADMIN_KEY": admin}
-    with running_server(env, workers=2) as base_url, httpx.Client(base_url=base_url) as client:
-        app = client.post(
-            "/v1/apps", json={"name": "Shop"}, headers={"Authorization": f"App {admin}"}
-        ).json()
-        mobile = {"Authorization": f"App {app['applicationCode']}"}
-        installation = client.post("/v1/installations", json={"platform": "iOS"}, headers=mobile)
-        prid = installation.json()["pushRegistrationId"]
+    with served_installation(database_url) as served:
         at = ago(seconds=10)
-
-        def launch(index: int) -> dict[str, Any]:
-            # one moment, distinct eventIds: only the first processed may be recorded
-            event = {"definitionId": "AppLaunch", "date": iso(at), "eventId": f"l{index}"}
-            with httpx.Client(base_url=base_url, timeout=60) as own:
-                response = own.post(
-                    f"/v1/installations/{prid}/events", json={"events": [event]}, headers=mobile
-                )
-            assert response.status_code == 200, response.text
-            body: dict[str, Any] = response.json()
-            return body
-
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            answers = list(pool.map(launch, range(16)))
+        # one moment, distinct eventIds: only the first processed may be recorded
+        answers = served.send_together(
+            [
+                [{"definitionId": "AppLaunch", "date": iso(at), "eventId": f"l{i}"}]
+                for i in range(16)
+            ]
+        )
         assert sum(a["accepted"] for a in answers) == 1
         assert sum(a["dropped"] for a in answers) == 15
-        history = client.get(
-            f"/v1/persons/{installation.json()['personId']}/events",
-            params={"definitionId": "AppLaunch"},
-            headers={"Authorization": f"App {admin}"},
-        ).json()["items"]
-        assert len(history) == 1
+        assert len(served.history(definitionId="AppLaunch")) == 1

@@ -9,7 +9,7 @@ from audience.db import Database
 from audience.installations.queries import update_installation
 from audience.persons.queries import insert_anonymous_person
 from audience.tables import events
-from tests.events.conftest import Events, ago, iso
+from tests.events.conftest import Events, ago, iso, served_installation
 from tests.helpers import Api, assert_error, auth
 
 
@@ -340,3 +340,20 @@ def test_inactive_then_reactivated_definition(api: Api, ev: Events, device: dict
     )
     api.client.patch(url, json={"active": True}, headers=api.admin)
     assert ev.accept(device, [{"definitionId": "open"}])["accepted"] == 1
+
+
+@pytest.mark.slow
+def test_simultaneous_retries_store_each_event_id_once(database_url: str) -> None:
+    """The same batch sent 12 times at once through a real 2-worker server: every eventId is
+    stored once, whichever worker and connection each copy reached."""
+
+    def define(client: Any, admin: dict[str, str]) -> None:
+        client.post("/v1/event-definitions", json={"id": "open"}, headers=admin).raise_for_status()
+
+    with served_installation(database_url, define) as served:
+        batch = [{"definitionId": "open", "eventId": f"e{i}"} for i in range(5)]
+        answers = served.send_together([batch] * 12)
+        assert sum(a["accepted"] for a in answers) == 5
+        assert sum(a["duplicates"] for a in answers) == 55
+        stored = served.history(definitionId="open")
+        assert sorted(e["eventId"] for e in stored) == [f"e{i}" for i in range(5)]
