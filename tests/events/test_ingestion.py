@@ -343,9 +343,10 @@ def test_inactive_then_reactivated_definition(api: Api, ev: Events, device: dict
 
 
 @pytest.mark.slow
-def test_simultaneous_retries_store_each_event_id_once(database_url: str) -> None:
+def test_simultaneous_retries_store_each_event_id_once(database_url: str, db: Database) -> None:
     """The same batch sent 12 times at once through a real 2-worker server: every eventId is
-    stored once, whichever worker and connection each copy reached."""
+    stored once, whichever worker and connection each copy reached. (``db`` empties the
+    database afterwards.)"""
 
     def define(client: Any, admin: dict[str, str]) -> None:
         client.post("/v1/event-definitions", json={"id": "open"}, headers=admin).raise_for_status()
