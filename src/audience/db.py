@@ -108,23 +108,6 @@ class DriverStatement:
         return self.sqlite if conn.dialect.name == "sqlite" else self.postgresql
 
 
-def run_pipelined(
-    conn: Connection, *calls: tuple[DriverStatement, Sequence[Any]]
-) -> list[list[Any]]:
-    """Several driver statements, in order, answering each one's rows.
-
-    On PostgreSQL they travel in one psycopg pipeline: one round trip instead of one each,
-    which on the ingestion path is worth more than anything done between them. SQLite is
-    in-process, with no round trips to save.
-    """
-    driver: Any = conn.connection.driver_connection
-    if conn.dialect.name == "sqlite":
-        return [driver.execute(statement.sqlite, params).fetchall() for statement, params in calls]
-    with driver.pipeline():
-        cursors = [driver.execute(statement.postgresql, params) for statement, params in calls]
-    return [cursor.fetchall() for cursor in cursors]
-
-
 class SqliteWriterQueue:
     """Queues SQLite writers so they wait their turn instead of polling.
 

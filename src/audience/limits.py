@@ -28,6 +28,11 @@ _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 _TAIL = 64
 
 
+def _holds_nul_escape(data: bytes) -> bool:
+    """A plain substring test first: the regex alone cost a tenth of a 100-event batch's CPU."""
+    return (b"u0000" in data or b"U0000" in data) and _NUL_ESCAPE.search(data) is not None
+
+
 class InputGuard:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -61,9 +66,10 @@ class InputGuard:
                 received += len(chunk)
                 if received > self.max_bytes:
                     raise BodyTooLarge(self.max_bytes)
-                if b"\x00" in chunk or _NUL_ESCAPE.search(tail + chunk):
+                window = tail + chunk
+                if b"\x00" in chunk or _holds_nul_escape(window):
                     raise NulCharacter()
-                tail = (tail + chunk)[-_TAIL:]
+                tail = window[-_TAIL:]
             return message
 
         async def tracking_send(message: Message) -> None:
