@@ -125,13 +125,12 @@ _INSERT_COLUMNS = (
     "properties",
 )
 _INSERT_INTO = f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) "
-# SQLite: executemany of one row each (in-process, each step is cheap).
-_INSERT_ROWS = DriverStatement(_INSERT_INTO + "VALUES (?, ?, ?, ?, ?, ?, ?)")
-# PostgreSQL: one statement and one JSON parameter whatever the batch's size, so a 100-event
-# batch is one plan and one execution instead of a hundred. (Seven arrays were no better:
-# psycopg escapes array elements in Python, a third of the call's CPU.)
-_INSERT_RECORDS = DriverStatement(
-    "",
+# SQLite: one row a step, by executemany (in-process, each step is cheap). PostgreSQL: one
+# statement with one JSON parameter whatever the batch's size, so a 100-event batch is one
+# execution instead of a hundred. (An array per column cost more: psycopg escapes array
+# elements in Python, a third of the call's CPU.)
+_INSERT = DriverStatement(
+    _INSERT_INTO + "VALUES (?, ?, ?, ?, ?, ?, ?)",
     _INSERT_INTO
     + f"SELECT {', '.join(_INSERT_COLUMNS)} FROM jsonb_to_recordset(CAST(? AS jsonb)) AS e("
     "person_id varchar, push_registration_id varchar, definition_id varchar, "
@@ -154,7 +153,7 @@ def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     if conn.dialect.name == "sqlite":
-        _INSERT_ROWS.run_many(
+        _INSERT.run_many(
             conn,
             [
                 (
@@ -172,7 +171,7 @@ def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         return
     times = ("occurred_at", "received_at")
     records = [row | {name: row[name].isoformat() for name in times} for row in rows]
-    _INSERT_RECORDS.run(conn, (json.dumps(records),))
+    _INSERT.run(conn, (json.dumps(records),))
 
 
 def insert_event(conn: Connection, **values: object) -> int:
