@@ -1,8 +1,11 @@
 """MobileClient against a real server: restarts, typed errors, the queue, R7, recovery."""
 
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jwt
 import pytest
 
 from audience.client import (
@@ -11,6 +14,7 @@ from audience.client import (
     ConflictError,
     DepersonalizeResult,
     NotFoundError,
+    UnauthorizedError,
 )
 from tests.client.conftest import mobile
 
@@ -195,3 +199,31 @@ def test_depersonalize_online(
     assert anonymous != person["id"]
     assert [e["properties"] for e in custom_events(admin, person["id"])] == [{"amount": 1}]
     assert [e["properties"] for e in custom_events(admin, anonymous)] == [{"amount": 2}]
+
+
+def test_user_token_is_sent_on_user_calls_of_a_jwt_app(
+    server: str, admin: AdminClient, tmp_path: Path
+) -> None:
+    """``user_token`` supplies a fresh JWT to every user call; without one the server says 401."""
+    app = admin.create_app("Bank", require_user_jwt=True)
+    tokens: list[str] = []
+    signed_in: list[str | None] = ["ann"]
+
+    def user_token() -> str | None:
+        if signed_in[0] is None:
+            return None
+        now = int(time.time())
+        claims = {"sub": signed_in[0], "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex}
+        tokens.append(jwt.encode(claims, app["jwtSecret"], algorithm="HS256"))
+        return tokens[-1]
+
+    with mobile(server, app["applicationCode"], tmp_path, user_token=user_token) as client:
+        person = client.personalize({"externalUserId": "ann"})
+        assert person["externalUserId"] == "ann"
+        assert client.save_user({"firstName": "Ann"})["firstName"] == "Ann"
+        assert client.fetch_user()["id"] == person["id"]
+        assert len(tokens) == 3  # one fresh token per user call (each jti is used once)
+        signed_in[0] = None
+        with pytest.raises(UnauthorizedError) as refused:
+            client.fetch_user()
+        assert refused.value.status == 401
