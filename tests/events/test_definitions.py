@@ -169,3 +169,32 @@ def test_openapi_lists_the_event_endpoints(api: Api) -> None:
     assert "events" in schema["properties"]
     for path in ("/v1/event-definitions", "/v1/persons/{person_id}/events"):
         assert path in paths
+
+
+def test_a_property_a_segment_filters_on_keeps_its_type(api: Api, ev: Events) -> None:
+    """A saved rule was checked against the property's type and every write re-evaluates it:
+    the type cannot change under it (a restarted worker would otherwise fail every write)."""
+    ev.define("purchase", amount="number", sku="string")
+    rule = {"event": "purchase", "where": [{"property": "amount", "op": "gt", "value": 10}]}
+    segment = api.client.post(
+        "/v1/segments", json={"name": "Big spenders", "rule": rule}, headers=api.admin
+    )
+    assert segment.status_code == 201, segment.text
+
+    def patch(properties: dict[str, str]) -> Any:
+        return api.client.patch(
+            "/v1/event-definitions/purchase", json={"properties": properties}, headers=api.admin
+        )
+
+    for refused in ({"amount": "string", "sku": "string"}, {"sku": "string"}):
+        response = patch(refused)
+        assert_error(response, 409, "DEFINITION_IN_USE", "properties.amount")
+        assert segment.json()["id"] in response.json()["error"]["message"]
+    unchanged = api.client.get("/v1/event-definitions/purchase", headers=api.admin).json()
+    assert unchanged["properties"] == {"amount": "number", "sku": "string"}
+    # what no rule filters on may change, and properties may be added
+    assert patch({"amount": "number", "sku": "number", "qty": "number"}).status_code == 200
+    # once no segment uses it, the property is free
+    deleted = api.client.delete(f"/v1/segments/{segment.json()['id']}", headers=api.admin)
+    assert deleted.status_code == 204, deleted.text
+    assert patch({"amount": "string"}).json()["properties"] == {"amount": "string"}

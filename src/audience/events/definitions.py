@@ -10,6 +10,7 @@ from audience.errors import ApiError, validation_error
 from audience.events import queries
 from audience.events.standard import STANDARD_EVENTS
 from audience.events.validation import Definition
+from audience.segments.membership import segments_using
 
 ID_PATTERN = r"^[A-Za-z0-9]{1,36}$"
 PROPERTY_NAME_PATTERN = r"^[a-z_][A-Za-z0-9_]{0,127}$"
@@ -70,11 +71,35 @@ def create_definition(
 
 
 def update_definition(conn: Connection, definition_id: str, changes: dict[str, Any]) -> Row:
-    """Change description, properties (the whole map) or the active flag; events stay as stored."""
-    get_definition(conn, definition_id)
+    """Change description, properties (the whole map) or the active flag; events stay as stored.
+
+    A property a saved segment filters on keeps its type (and stays defined): the segment's
+    rule was checked against that type, and every write re-evaluates it.
+    """
+    current = get_definition(conn, definition_id)
+    if "properties" in changes:
+        _check_properties_in_use(
+            conn, definition_id, current.properties or {}, changes["properties"]
+        )
     if changes:
         queries.update_definition(conn, definition_id, **changes, updated_at=utcnow())
     return get_definition(conn, definition_id)
+
+
+def _check_properties_in_use(
+    conn: Connection, definition_id: str, before: dict[str, str], after: dict[str, str]
+) -> None:
+    changed = {name for name, type_ in before.items() if after.get(name) != type_}
+    users = segments_using(conn, definition_id, changed) if changed else {}
+    if users:
+        name = min(set().union(*users.values()))
+        raise ApiError(
+            409,
+            "DEFINITION_IN_USE",
+            f"Property '{name}' of '{definition_id}' is used by segment(s) "
+            f"{', '.join(sorted(users))}: it can neither change type nor go while they use it",
+            f"properties.{name}",
+        )
 
 
 def by_id(rows: list[queries.DefinitionRow]) -> dict[str, Definition]:

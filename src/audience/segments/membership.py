@@ -12,7 +12,7 @@ from audience.events.standard import SEGMENT_ENTERED, SEGMENT_LEFT, record_perso
 from audience.observability import SEGMENT_EVALUATIONS
 from audience.segments import queries
 from audience.segments.compiler import compile_rule
-from audience.segments.rules import Rule, parse_rule
+from audience.segments.rules import Rule, event_properties_used, parse_rule
 from audience.tables import persons, segments
 
 # A segment's version is its updated_at as the driver returns it (text on SQLite), only ever
@@ -51,6 +51,17 @@ def _rules(conn: Connection, versions: Versions) -> dict[str, Rule]:
 def saved_rules(conn: Connection) -> dict[str, Rule]:
     """Every saved segment's parsed rule, parsing only segments changed since last time."""
     return _rules(conn, _versions(conn))
+
+
+def segments_using(conn: Connection, event_id: str, properties: set[str]) -> dict[str, set[str]]:
+    """Saved segments whose rules filter on some of these properties of this event, with
+    the properties each one uses."""
+    found: dict[str, set[str]] = {}
+    for segment_id, rule in saved_rules(conn).items():
+        used = {name for event, name in event_properties_used(rule) if event == event_id}
+        if used & properties:
+            found[segment_id] = used & properties
+    return found
 
 
 def _person_statement(conn: Connection, versions: Versions) -> tuple[list[str], Select]:

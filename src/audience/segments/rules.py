@@ -159,6 +159,18 @@ for _model in (InstallationCondition, AllOf, AnyOf, NotOf):
     _model.model_rebuild()
 
 
+def event_properties_used(rule: Rule) -> set[tuple[str, str]]:
+    """(event, property) of every ``where`` filter in the rule: what a saved rule's parse
+    depends on besides custom attribute types (which never change)."""
+    if isinstance(rule, EventCondition):
+        return {(rule.event, where.property) for where in rule.where}
+    if isinstance(rule, AllOf | AnyOf):
+        return set().union(*(event_properties_used(part) for part in rule.rules))
+    if isinstance(rule, NotOf | InstallationCondition):
+        return event_properties_used(rule.rule)
+    return set()
+
+
 @dataclass(frozen=True)
 class Definitions:
     """What a rule may name: custom attributes per scope and event definitions' properties."""
