@@ -102,9 +102,9 @@ def _check_properties_in_use(
         )
 
 
-def by_id(rows: list[queries.DefinitionRow]) -> dict[str, Definition]:
+def definitions_by_id(rows: list[queries.DefinitionRow]) -> dict[str, Definition]:
     return {id_: Definition(id=id_, active=active, properties=types) for id_, active, types in rows}
 
 
 def load_for_ingestion(conn: Connection, definition_ids: set[str]) -> dict[str, Definition]:
-    return by_id(queries.find_definitions(conn, definition_ids))
+    return definitions_by_id(queries.find_definitions(conn, definition_ids))

@@ -10,8 +10,8 @@ from sqlalchemy import Connection, Row
 from audience.auth.dependencies import authenticate, credential_of, mobile_app
 from audience.clock import isoformat, utcnow
 from audience.db import Database
-from audience.events import definitions, queries
-from audience.events.definitions import load_for_ingestion
+from audience.events import queries
+from audience.events.definitions import definitions_by_id, load_for_ingestion
 from audience.events.standard import APP_LAUNCH, standard_properties
 from audience.events.validation import CheckedEvent, Definition, InvalidEvent, check_event
 from audience.installations import queries as installation_queries
@@ -210,7 +210,7 @@ def ingest_mobile_events(
         installation = authorised_installation(
             db, authorization, push_registration_id, reads.installation
         )
-        batch = check_batch(definitions.by_id(reads.definitions), raw_events, validate)
+        batch = check_batch(definitions_by_id(reads.definitions), raw_events, validate)
         return store_batch(conn, installation, batch, reads.stored_event_ids)
 
 
