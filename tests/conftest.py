@@ -63,7 +63,13 @@ def db(database: Database) -> Iterator[Database]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, max_body_bytes=1024 * 1024, segment_sweep_seconds=0)
+    return Settings(
+        database_url=database_url,
+        max_body_bytes=1024 * 1024,
+        segment_sweep_seconds=0,
+        # Tests run background work explicitly (audience.worker.drain), never behind their back.
+        embedded_worker=False,
+    )
 
 
 @pytest.fixture

@@ -51,3 +51,25 @@ def test_segments_refresh_command(env: dict[str, str]) -> None:
     result = run_cli("segments", "refresh", env=env)
     assert result.returncode == 0, result.stderr
     assert "refreshed 0 segments" in result.stdout
+
+
+def test_worker_command_runs_once_or_until_terminated(env: dict[str, str]) -> None:
+    import os
+    import subprocess
+    import time
+
+    from tests.server import AUDIENCE
+
+    once = run_cli("worker", "--once", env=env)
+    assert once.returncode == 0, once.stderr
+    process = subprocess.Popen(
+        [AUDIENCE, "worker"], env=os.environ | env, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    while "worker started" not in (line := process.stderr.readline()):
+        assert line, "the worker exited before it started"
+    time.sleep(0.5)
+    assert process.poll() is None  # it keeps running
+    process.terminate()
+    _out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err

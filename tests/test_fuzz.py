@@ -59,7 +59,9 @@ def fuzz_target(api: Api) -> Target:
 
 
 def operations(db: Database, database_url: str) -> list[Any]:
-    app = create_app(Settings(database_url=database_url, segment_sweep_seconds=0), db)
+    app = create_app(
+        Settings(database_url=database_url, segment_sweep_seconds=0, embedded_worker=False), db
+    )
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     return [result.ok() for result in schema.get_all_operations()]
 

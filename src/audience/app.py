@@ -24,7 +24,7 @@ from audience.observability import RequestObserver, configure_logging, metrics_r
 from audience.persons.mobile_routes import router as mobile_persons_router
 from audience.persons.routes import router as persons_router
 from audience.segments.routes import router as segments_router
-from audience.segments.sweeper import periodic_sweep
+from audience.worker import embedded_worker
 
 ROUTERS = (
     events_router,
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with periodic_sweep(database, settings.segment_sweep_seconds):
+        async with embedded_worker(database, settings):
             yield
 
     app = FastAPI(

@@ -1,8 +1,10 @@
 """The ``audience`` command: serve, migrate, bootstrap applications and API keys, simulate."""
 
+import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -15,10 +17,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from audience import simulate as simulation
 from audience.apps.service import create_app as create_application
 from audience.auth.service import create_key, ensure_bootstrap_key
-from audience.config import get_settings
-from audience.db import Database, make_migration_engine
+from audience.config import Settings, get_settings
+from audience.db import Database, make_engine, make_migration_engine
 from audience.migrate import upgrade
+from audience.observability import configure_logging
 from audience.segments.membership import sweep_all
+from audience.worker import Worker, drain
 
 app = typer.Typer(help="Audience: self-hosted mobile audience profiling.", no_args_is_help=True)
 apps_cli = typer.Typer(help="Manage applications.", no_args_is_help=True)
@@ -78,6 +82,35 @@ def serve(
             "30",
         ],
     )
+
+
+@app.command()
+def worker(
+    once: Annotated[
+        bool, typer.Option("--once", help="Handle what is due now, then exit")
+    ] = False,
+) -> None:
+    """Run the background worker alone (deliveries, timers, sends, imports, sweeps).
+
+    ``audience serve`` runs one inside each server process already; run this beside servers
+    started with ``AUDIENCE_EMBEDDED_WORKER=0`` to scale background work separately."""
+    settings = get_settings()
+    configure_logging()
+    upgrade(settings.database_url)
+    db = Database(make_engine(settings.database_url, settings.db_pool_size))
+    if once:
+        drain(db, settings)
+        return
+    asyncio.run(_run_worker_until_signalled(db, settings))
+
+
+async def _run_worker_until_signalled(db: Database, settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    logging.getLogger("audience.worker").info("worker started")
+    await Worker(db, settings).run(stop)
 
 
 @apps_cli.command("create")

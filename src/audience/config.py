@@ -18,6 +18,20 @@ class Settings(BaseSettings):
     # Mixed into console session signatures; changing it signs everybody out of the console.
     console_secret: str = ""
     console_session_hours: float = 12
+    # The background worker (audience.worker) runs inside every serving process unless this is
+    # off (then run ``audience worker`` beside the server).
+    embedded_worker: bool = True
+    # Seconds an idle worker waits before looking for due outbox items again.
+    worker_poll_seconds: float = 0.1
+    # Outbox items handled at once per worker process, and claimed per round.
+    worker_concurrency: int = 500
+    worker_batch_size: int = 200
+    # A claimed item whose worker died comes due again after this many seconds.
+    outbox_lease_seconds: float = 60
+    # How long a stopping worker lets in-flight work finish.
+    worker_shutdown_seconds: float = 10
+    # Timeout of one outbound HTTP call (webhook deliveries).
+    webhook_timeout_seconds: float = 10
 
 
 @lru_cache(maxsize=1)

@@ -234,3 +234,18 @@ segment_members = Table(
     PrimaryKeyConstraint("segment_id", "person_id"),
     Index("ix_segment_members_person_id", "person_id"),
 )
+
+# The transactional outbox (audience.outbox): background work written in the same transaction
+# as the change that causes it. ``available_at`` is both the due time and the lease: claiming
+# an item pushes it into the future, so a worker that dies mid-task gives it back on expiry.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("topic", String(64), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("available_at", DateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_outbox_available_at", "available_at"),
+)

@@ -97,8 +97,12 @@ def test_only_rows_really_changed_get_events(db: Database, now: datetime) -> Non
 
 
 def test_one_sweeper_at_a_time(db: Database, database_url: str, now: datetime) -> None:
+    from audience.config import Settings
     from audience.db import make_engine
-    from audience.segments.sweeper import sweep_if_first
+    from audience.worker import PERIODIC, run_job_if_free
+
+    sweep = next(job for job in PERIODIC if job.name == "segment-sweep")
+    settings = Settings(database_url=database_url)
 
     other = Database(make_engine(database_url))  # as another worker process would hold it
     try:
@@ -106,7 +110,7 @@ def test_one_sweeper_at_a_time(db: Database, database_url: str, now: datetime) -
             assert taken
             with db.exclusive("segment-sweep") as second:
                 assert not second
-            assert sweep_if_first(db) is False
-        assert sweep_if_first(db) is True
+            assert run_job_if_free(db, settings, sweep) is False
+        assert run_job_if_free(db, settings, sweep) is True
     finally:
         other.engine.dispose()
