@@ -63,12 +63,9 @@ export interface RequestOptions {
   attempts?: number;
 }
 
-/** A timer that never keeps a Node process alive (no effect elsewhere). */
+/** Waits `ms` (a call being retried keeps a Node process alive, as its caller awaits it). */
 export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer: unknown = setTimeout(resolve, ms);
-    unref(timer);
-  });
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Let a Node timer not hold the process open; a no-op on other platforms. */
@@ -152,7 +149,6 @@ export class Transport {
         controller?.abort();
         reject(new Error(`no answer within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
-      unref(timer);
     });
     try {
       const request = (async (): Promise<[FetchResponse, string]> => {
