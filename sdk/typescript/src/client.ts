@@ -102,8 +102,13 @@ export interface MobileClientOptions {
   retry?: Partial<RetryPolicy>;
   /** Per request; a request without an answer by then counts as a network error. Default 10 s. */
   timeoutMs?: number;
-  /** Events per batch, 1..1000; a full batch is sent at once. Default 100. */
+  /** A send starts as soon as this many events wait (1..1000). Default 100. */
   batchSize?: number;
+  /**
+   * Events per request, `batchSize`..1000: a backlog (after a time offline) goes in batches
+   * this large, halved on a `413`. Default 1000, the server's limit.
+   */
+  maxBatchSize?: number;
   /** Milliseconds between background sends of the queue; `null`: no timer (send on a full batch, `flush()`, `close()`). Default 5000. */
   flushIntervalMs?: number | null;
   /** Cap of the background sender's back-off while the server is unreachable. Default 300 000. */
@@ -167,6 +172,7 @@ function makeEvent(definitionId: string, properties?: EventProperties, date?: Da
 export class MobileClient {
   private readonly transport: Transport;
   private readonly batchSize: number;
+  private readonly maxBatchSize: number;
   private readonly flushIntervalMs: number | null;
   private readonly maxFlushBackoffMs: number;
   private readonly userToken: UserTokenProvider | undefined;
@@ -190,6 +196,7 @@ export class MobileClient {
       timeoutMs: options.timeoutMs,
     });
     this.batchSize = options.batchSize ?? 100;
+    this.maxBatchSize = options.maxBatchSize ?? MAX_BATCH;
     this.flushIntervalMs = options.flushIntervalMs === undefined ? 5000 : options.flushIntervalMs;
     this.maxFlushBackoffMs = options.maxFlushBackoffMs ?? 300_000;
     this.userToken = options.userToken;
@@ -205,6 +212,10 @@ export class MobileClient {
     const batchSize = options.batchSize ?? 100;
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH) {
       throw new RangeError(`batchSize must be 1..${MAX_BATCH}`);
+    }
+    const maxBatchSize = options.maxBatchSize ?? MAX_BATCH;
+    if (!Number.isInteger(maxBatchSize) || maxBatchSize < batchSize || maxBatchSize > MAX_BATCH) {
+      throw new RangeError(`maxBatchSize must be batchSize..${MAX_BATCH}`);
     }
     const store = await LocalStore.open(options.storage, namespaceOf(options.applicationCode));
     const client = new MobileClient(options, store);
@@ -556,7 +567,7 @@ export class MobileClient {
 
   /** Sends the queue in batches; the caller holds `flushLock`. */
   private async sendQueued(): Promise<void> {
-    let size = this.batchSize;
+    let size = this.maxBatchSize;
     for (;;) {
       const batch = this.store.peek(size);
       if (batch.length === 0) return;
@@ -575,7 +586,7 @@ export class MobileClient {
           this.logger.warn(`audience: event ${events[0]!.eventId} too large, dropped`);
           await this.store.remove(lastSeq);
         }
-        size = Math.max(1, Math.floor(size / 2));
+        size = Math.max(1, Math.floor(events.length / 2)); // halve what was refused
         continue;
       }
       for (const invalid of answer.invalid ?? []) {

@@ -124,7 +124,7 @@ export class AudienceServer {
     }
     const child = this.process;
     this.process = undefined;
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return; // already gone
     const done = new Promise((r) => child.once("exit", r));
     child.kill("SIGTERM");
     await done;
