@@ -604,9 +604,7 @@ export class MobileClient {
   private schedule(delayMs: number): void {
     if (this.closed || this.flushIntervalMs === null) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.tick = this.runTick();
-    }, delayMs);
+    this.timer = setTimeout(() => void this.runTick(), delayMs);
     unref(this.timer);
   }
 
@@ -621,6 +619,8 @@ export class MobileClient {
    * exponentially (with jitter, in the transport) while the server is unreachable.
    */
   private async runTick(): Promise<void> {
+    let done = (): void => undefined;
+    this.tick = new Promise<void>((resolve) => (done = resolve)); // what close() waits for
     try {
       if (this.hasWork()) {
         await this.flush();
@@ -630,8 +630,10 @@ export class MobileClient {
       this.failures = Math.min(this.failures + 1, 16);
       const code = error instanceof AudienceError ? error.code : String(error);
       this.logger.info(`audience: background flush failed (${code}); retrying later`);
+    } finally {
+      this.tick = null;
+      done();
     }
-    this.tick = null;
     const interval = this.flushIntervalMs ?? 0;
     const backoff = Math.min(this.maxFlushBackoffMs, interval * 2 ** this.failures);
     const delay = this.wakeAgain ? 0 : this.failures === 0 ? interval : backoff;

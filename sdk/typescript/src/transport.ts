@@ -17,12 +17,17 @@ export interface FetchResponse {
   text(): Promise<string>;
 }
 
-/** The part of `fetch`'s options the SDK passes. `signal` is an `AbortSignal` when the platform has `AbortController`. */
+/** The part of `fetch`'s options the SDK passes. */
 export interface FetchInit {
   method: string;
   headers: Record<string, string>;
   body?: string;
-  signal?: unknown;
+  /**
+   * An `AbortSignal` where the platform has `AbortController` (typed loosely so that any
+   * platform's `fetch` — DOM, React Native, Node — can be passed as a {@link FetchLike}).
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  signal?: any;
 }
 
 /** A `fetch`-compatible function: the global one, or a wrapper (logging, proxies, tests). */

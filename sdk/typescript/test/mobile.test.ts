@@ -127,6 +127,20 @@ test("the background sender sends by time", async () => {
   }
 });
 
+test("a full batch wakes the background sender at once, also after idle rounds", async () => {
+  const context = await shop();
+  const client = await mobile(context, new MemoryStorage(), { flushIntervalMs: 3000, batchSize: 5 });
+  try {
+    await new Promise((r) => setTimeout(r, 3300)); // one idle round of the sender went by
+    for (let amount = 0; amount < 5; amount++) await client.submitEvent("purchase", { amount });
+    const woken = Date.now();
+    await waitFor(() => client.queuedEvents === 0, 2500); // not at the next round (~2.7 s on)
+    assert.ok(Date.now() - woken < 2500);
+  } finally {
+    await client.close();
+  }
+});
+
 test("AppLaunch: the 30 s rule locally and on the server", async () => {
   const context = await shop();
   const start = Date.now() - 3600_000;

@@ -52,6 +52,7 @@ export const sdk = MobileClient.create({
   baseUrl: location.origin,
   applicationCode: "app-code",
   storage: localStorageAdapter(window.localStorage),
+  fetch: window.fetch.bind(window), // the DOM's fetch fits the SDK's FetchLike
 });
 `;
 
