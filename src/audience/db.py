@@ -8,13 +8,15 @@ so concurrent writers queue on the database lock instead of failing half-way wit
 import fcntl
 import hashlib
 import os
+import random
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
 T = TypeVar("T")
@@ -213,10 +215,12 @@ class Database:
     def _writer_turn(self) -> AbstractContextManager[None]:
         return self._writers.turn() if self._writers is not None else nullcontext()
 
-    def write_retrying(self, work: Callable[[Connection], T], attempts: int = 5) -> T:
+    def write_retrying(self, work: Callable[[Connection], T], attempts: int = 8) -> T:
         """Run ``work`` in a write transaction, again from the start if a concurrent one won a
-        unique value first (PostgreSQL aborts the transaction on the violation) or ``work``
-        saw a concurrent change; the last failure propagates."""
+        unique value first (PostgreSQL aborts the transaction on the violation), ``work`` saw
+        a concurrent change, or PostgreSQL chose it as a deadlock or serialization victim
+        (after a short random pause, so the two do not collide again); the last failure
+        propagates."""
         for attempt in range(attempts):
             try:
                 with self.write() as conn:
@@ -224,4 +228,17 @@ class Database:
             except (IntegrityError, ConcurrentChange):
                 if attempt == attempts - 1:
                     raise
+            except OperationalError as exc:
+                if attempt == attempts - 1 or not is_lock_conflict(exc):
+                    raise
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))
         raise AssertionError("unreachable")
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back
+# whole and may simply run again.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_lock_conflict(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES

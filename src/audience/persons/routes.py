@@ -127,9 +127,11 @@ def update_person(person_id: str, body: PersonUpdate, key: WriteKey, db: Db) -> 
 
 @router.delete("/v1/persons/{person_id}", status_code=204)
 def delete_person(person_id: str, key: WriteKey, db: Db) -> Response:
-    with db.write() as conn:
+    def work(conn: Connection) -> None:
         row = service.get_person(conn, person_id, for_update=True)
         service.delete_person(conn, row, Audit(key.source, utcnow()))
+
+    db.write_retrying(work)
     return Response(status_code=204)
 
 
