@@ -78,7 +78,9 @@ def test_holding_a_jwt_app_installation_protects(api: Api, bank: dict, shop: dic
     )
     assert response.status_code == 200, response.text
     intruder = api.register(shop)
-    assert_error(api.personalize(shop, intruder, {"externalUserId": "bob"}), 401, "USER_JWT_REQUIRED")
+    assert_error(
+        api.personalize(shop, intruder, {"externalUserId": "bob"}), 401, "USER_JWT_REQUIRED"
+    )
     # an unprotected person stays reachable without any token
     api.create_person(externalUserId="carl")
     assert api.personalize(shop, intruder, {"externalUserId": "carl"}).status_code == 200
