@@ -4,11 +4,14 @@ import pytest
 
 from tests.helpers import Api, assert_error
 
+# "ANN@example.com" in fullwidth forms (U+FF01..U+FF5E), which NFKC maps back to ASCII
+FULLWIDTH = "ANN@example.com".translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)})
+
 
 @pytest.mark.parametrize(
     "twin",
     [
-        "ＡＮＮ@ｅｘａｍｐｌｅ.ｃｏｍ",  # fullwidth letters
+        FULLWIDTH,
         " Ann@Example.com ",
         "ann@example.com",
     ],
