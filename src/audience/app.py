@@ -23,6 +23,7 @@ from audience.limits import InputGuard
 from audience.observability import RequestObserver, configure_logging, metrics_response
 from audience.persons.mobile_routes import router as mobile_persons_router
 from audience.persons.routes import router as persons_router
+from audience.query_params import KnownQueryParameters
 from audience.segments.routes import router as segments_router
 from audience.segments.sweeper import periodic_sweep
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return {"status": "ok", "version": __version__, "database": db.dialect}
 
     app.add_route("/metrics", metrics_response, include_in_schema=False)
+    app.add_middleware(KnownQueryParameters, openapi=app.openapi)
     app.add_middleware(InputGuard, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestObserver)
     return app

@@ -37,21 +37,30 @@ MAX_OVERFLOW = 10
 
 
 def make_engine(url: str, pool_size: int = 20) -> Engine:
+    # hide_parameters: a logged database error shows the SQL, never the values (person ids,
+    # identities, attribute values) bound to it.
     if is_sqlite(url):
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=MAX_OVERFLOW,
+            hide_parameters=True,
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=MAX_OVERFLOW, pool_pre_ping=False)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=MAX_OVERFLOW,
+        pool_pre_ping=False,
+        hide_parameters=True,
+    )
 
 
 def make_migration_engine(url: str) -> Engine:
     """A throw-away engine for migrations (no pooled connections left behind)."""
-    engine = create_engine(url, poolclass=NullPool)
+    engine = create_engine(url, poolclass=NullPool, hide_parameters=True)
     if is_sqlite(url):
         _configure_sqlite(engine)
     return engine
