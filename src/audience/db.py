@@ -36,7 +36,10 @@ def is_sqlite(url: str) -> bool:
 MAX_OVERFLOW = 10
 
 
-def make_engine(url: str, pool_size: int = 20) -> Engine:
+def make_engine(url: str, pool_size: int = 20, statement_timeout: float | None = None) -> Engine:
+    """The application's engine. ``statement_timeout`` (seconds) bounds every statement:
+    PostgreSQL's ``statement_timeout``, a progress handler on SQLite; past it the statement
+    fails and the request answers 503 ``QUERY_TIMEOUT`` (``audience.query_budget``)."""
     # hide_parameters: a logged database error shows the SQL, never the values (person ids,
     # identities, attribute values) bound to it.
     if is_sqlite(url):
@@ -48,14 +51,64 @@ def make_engine(url: str, pool_size: int = 20) -> Engine:
             hide_parameters=True,
         )
         _configure_sqlite(engine)
+        if statement_timeout:
+            _sqlite_statement_budget(engine, statement_timeout)
         return engine
+    connect_args = {}
+    if statement_timeout:
+        connect_args["options"] = f"-c statement_timeout={max(1, int(statement_timeout * 1000))}"
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=MAX_OVERFLOW,
         pool_pre_ping=False,
         hide_parameters=True,
+        connect_args=connect_args,
     )
+
+
+# Virtual machine instructions between two looks at the clock: often enough to stop a runaway
+# query within milliseconds, rarely enough to cost nothing measurable.
+_PROGRESS_STEPS = 10_000
+
+
+def _sqlite_statement_budget(engine: Engine, seconds: float) -> None:
+    """SQLite has no statement timeout: a progress handler interrupts a statement once its
+    deadline (set as it starts, cleared as it ends) has passed."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        deadline: list[float | None] = [None]
+        record.info["statement_deadline"] = deadline
+
+        def past_deadline() -> int:
+            due = deadline[0]
+            return 1 if due is not None and time.monotonic() > due else 0
+
+        dbapi_connection.set_progress_handler(past_deadline, _PROGRESS_STEPS)
+
+    def _deadline_of(conn: Connection) -> list[float | None] | None:
+        holder: list[float | None] | None = conn.info.get("statement_deadline")
+        return holder
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _start(conn: Connection, *_args: Any) -> None:
+        holder = _deadline_of(conn)
+        if holder is not None:
+            holder[0] = time.monotonic() + seconds
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _end(conn: Connection, *_args: Any) -> None:
+        holder = _deadline_of(conn)
+        if holder is not None:
+            holder[0] = None
+
+    @event.listens_for(engine, "handle_error")
+    def _failed(context: Any) -> None:
+        conn = context.connection
+        holder = _deadline_of(conn) if conn is not None else None
+        if holder is not None:
+            holder[0] = None
 
 
 def make_migration_engine(url: str) -> Engine:

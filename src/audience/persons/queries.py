@@ -287,8 +287,11 @@ def list_changes(conn: Connection, ids: list[str], before_id: int | None, limit:
     return list(conn.execute(query))
 
 
-def all_events(conn: Connection, ids: list[str]) -> list[Row]:
-    query = select(events).where(events.c.person_id.in_(ids)).order_by(events.c.id)
+def events_page(conn: Connection, ids: list[str], after_id: int | None, limit: int) -> list[Row]:
+    """The events of these ids in id order, ``limit`` at a time (the export's pages)."""
+    query = select(events).where(events.c.person_id.in_(ids)).order_by(events.c.id).limit(limit)
+    if after_id is not None:
+        query = query.where(events.c.id > after_id)
     return list(conn.execute(query))
 
 
