@@ -74,7 +74,7 @@ _PROGRESS_STEPS = 10_000
 
 def _sqlite_statement_budget(engine: Engine, seconds: float) -> None:
     """SQLite has no statement timeout: a progress handler interrupts a statement once its
-    deadline (set as it starts, cleared as it ends) has passed."""
+    deadline (set as it starts) has passed."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:
@@ -97,7 +97,12 @@ def _sqlite_statement_budget(engine: Engine, seconds: float) -> None:
         if holder is not None:
             holder[0] = time.monotonic() + seconds
 
-    @event.listens_for(engine, "after_cursor_execute")
+    # The deadline holds while rows are fetched (SQLite computes them lazily) and is dropped
+    # when the transaction begins or ends; statements run on the driver directly (the hot
+    # path) fall under the deadline of the statement before them, if any.
+    @event.listens_for(engine, "begin")
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
     def _end(conn: Connection, *_args: Any) -> None:
         holder = _deadline_of(conn)
         if holder is not None:
