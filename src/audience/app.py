@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return {"status": "ok", "version": __version__, "database": db.dialect}
 
     app.add_route("/metrics", metrics_response, include_in_schema=False)
-    app.add_middleware(KnownQueryParameters, openapi=app.openapi)
+    app.add_middleware(KnownQueryParameters, api=app)
     app.add_middleware(InputGuard, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         RateLimiter,
