@@ -63,12 +63,16 @@ def db(database: Database) -> Iterator[Database]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
+    # Generous rate limits: ordinary tests never meet them (tests/auth/test_rate_limits.py
+    # sets small ones).
     return Settings(
         database_url=database_url,
         max_body_bytes=1024 * 1024,
         segment_sweep_seconds=0,
         # Tests run background work explicitly (audience.worker.drain), never behind their back.
         embedded_worker=False,
+        rate_limit_failed_auth_per_minute=100_000,
+        rate_limit_requests_per_minute=1_000_000,
     )
 
 

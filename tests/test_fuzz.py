@@ -1,11 +1,14 @@
 """Property-based fuzzing of the whole API from its own OpenAPI document (schemathesis):
-whatever is sent, the server never answers 5xx and every error has the SPEC §6 shape."""
+whatever is sent, the server never answers 5xx and every error has the SPEC §6 shape; and
+hostile strings (lone surrogates, control and invisible characters) on every string input."""
 
+import json
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audience.app import create_app
 from audience.config import Settings
@@ -98,3 +101,77 @@ def test_no_server_errors_and_every_error_in_shape(
         check()
     print(f"fuzz: {checked} generated requests")
     assert checked >= 200  # the run really exercised the API
+
+
+# Strings as hostile clients send them: lone surrogates (category Cs), control (Cc) and
+# format (Cf: zero-width, bidi overrides) characters mixed into ordinary text.
+HOSTILE_TEXT = st.text(
+    alphabet=st.one_of(
+        st.characters(categories=["Cs", "Cc", "Cf"]),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=20,
+)
+
+
+def _string_inputs(target: Target, text: str) -> list[tuple[str, str, dict[str, Any], bool]]:
+    """(method, path, body, mobile) for every kind of string input path."""
+    device = target.installation["pushRegistrationId"]
+    return [
+        ("POST", "/v1/persons", {"externalUserId": text, "emails": [f"{text}@x.io"]}, False),
+        ("PATCH", f"/v1/persons/{target.installation['personId']}", {"firstName": text}, False),
+        ("PATCH", f"/v1/persons/{target.installation['personId']}", {"phones": [text]}, False),
+        ("POST", "/v1/persons", {"externalUserId": "c", "customAttributes": {"plan": text}}, False),
+        (
+            "POST",
+            "/v1/segments/preview",
+            {"rule": {"attribute": "firstName", "op": "eq", "value": text}},
+            False,
+        ),
+        ("PATCH", f"/v1/installations/{device}/person", {"lastName": text, "tags": [text]}, True),
+        (
+            "POST",
+            f"/v1/installations/{device}/personalize",
+            {"userIdentity": {"externalUserId": text}},
+            True,
+        ),
+        ("PATCH", f"/v1/installations/{device}", {"deviceName": text}, True),
+        (
+            "POST",
+            f"/v1/installations/{device}/events",
+            {
+                "events": [
+                    {"definitionId": "purchase", "properties": {"amount": 1}, "eventId": text}
+                ]
+            },
+            True,
+        ),
+    ]
+
+
+def test_hostile_strings_on_every_string_input(fuzz_target: Target) -> None:
+    api = fuzz_target.api
+
+    @settings(
+        max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
+    @given(text=HOSTILE_TEXT)
+    def check(text: str) -> None:
+        lone = any("\ud800" <= char <= "\udfff" for char in text)
+        for method, path, body, mobile in _string_inputs(fuzz_target, text):
+            headers = api.mobile(fuzz_target.app) if mobile else api.admin
+            response = api.client.request(
+                method,
+                path,
+                content=json.dumps(body),  # ASCII-only: surrogates travel as \\ud800 escapes
+                headers=headers | {"Content-Type": "application/json"},
+            )
+            assert response.status_code < 500, (method, path, text, response.text)
+            if response.status_code >= 400:
+                error = response.json()["error"]
+                assert error["code"].isupper() and error["message"]
+            if lone:
+                assert response.status_code == 400, (method, path, text, response.text)
+                assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+    check()

@@ -11,6 +11,7 @@ from audience import __version__
 from audience.apps.routes import router as apps_router
 from audience.attributes.routes import router as attribute_definitions_router
 from audience.auth.dependencies import Db
+from audience.auth.rate_limits import RateLimiter
 from audience.auth.routes import router as api_keys_router
 from audience.config import Settings, get_settings
 from audience.console.routes import install as install_console
@@ -23,6 +24,8 @@ from audience.limits import InputGuard
 from audience.observability import RequestObserver, configure_logging, metrics_response
 from audience.persons.mobile_routes import router as mobile_persons_router
 from audience.persons.routes import router as persons_router
+from audience.query_budget import install as install_query_budget
+from audience.query_params import KnownQueryParameters
 from audience.segments.routes import router as segments_router
 from audience.worker import embedded_worker
 
@@ -41,7 +44,11 @@ ROUTERS = (
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
-    database = database or Database(make_engine(settings.database_url, settings.db_pool_size))
+    database = database or Database(
+        make_engine(
+            settings.database_url, settings.db_pool_size, settings.statement_timeout_seconds
+        )
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +65,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.db = database
     install_error_handlers(app)
+    install_query_budget(app)
     for router in ROUTERS:
         app.include_router(router)
     install_console(app)
@@ -69,7 +77,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return {"status": "ok", "version": __version__, "database": db.dialect}
 
     app.add_route("/metrics", metrics_response, include_in_schema=False)
+    app.add_middleware(KnownQueryParameters, api=app)
     app.add_middleware(InputGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RateLimiter,
+        db=database,
+        failed_auth_per_minute=settings.rate_limit_failed_auth_per_minute,
+        requests_per_minute=settings.rate_limit_requests_per_minute,
+    )
     app.add_middleware(RequestObserver)
     return app
 

@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     worker_shutdown_seconds: float = 10
     # Timeout of one outbound HTTP call (webhook deliveries).
     webhook_timeout_seconds: float = 10
+    # Rate limits (SPEC §10), shared by every worker through the database; 0 turns one off.
+    # Failed authentications (401 answers) per client address and minute:
+    rate_limit_failed_auth_per_minute: int = 100
+    # Requests per credential (API key or application code, shared by all of an app's
+    # devices) and minute: a guard against runaway clients, not a per-device quota.
+    rate_limit_requests_per_minute: int = 100_000
+    # Time budget of one SQL statement; past it the request answers 503 QUERY_TIMEOUT.
+    statement_timeout_seconds: float = 30
 
 
 @lru_cache(maxsize=1)

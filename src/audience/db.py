@@ -8,13 +8,15 @@ so concurrent writers queue on the database lock instead of failing half-way wit
 import fcntl
 import hashlib
 import os
+import random
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
 T = TypeVar("T")
@@ -34,22 +36,89 @@ def is_sqlite(url: str) -> bool:
 MAX_OVERFLOW = 10
 
 
-def make_engine(url: str, pool_size: int = 20) -> Engine:
+def make_engine(url: str, pool_size: int = 20, statement_timeout: float | None = None) -> Engine:
+    """The application's engine. ``statement_timeout`` (seconds) bounds every statement:
+    PostgreSQL's ``statement_timeout``, a progress handler on SQLite; past it the statement
+    fails and the request answers 503 ``QUERY_TIMEOUT`` (``audience.query_budget``)."""
+    # hide_parameters: a logged database error shows the SQL, never the values (person ids,
+    # identities, attribute values) bound to it.
     if is_sqlite(url):
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=MAX_OVERFLOW,
+            hide_parameters=True,
         )
         _configure_sqlite(engine)
+        if statement_timeout:
+            _sqlite_statement_budget(engine, statement_timeout)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=MAX_OVERFLOW, pool_pre_ping=False)
+    connect_args = {}
+    if statement_timeout:
+        connect_args["options"] = f"-c statement_timeout={max(1, int(statement_timeout * 1000))}"
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=MAX_OVERFLOW,
+        pool_pre_ping=False,
+        hide_parameters=True,
+        connect_args=connect_args,
+    )
+
+
+# Virtual machine instructions between two looks at the clock: often enough to stop a runaway
+# query within milliseconds, rarely enough to cost nothing measurable.
+_PROGRESS_STEPS = 10_000
+
+
+def _sqlite_statement_budget(engine: Engine, seconds: float) -> None:
+    """SQLite has no statement timeout: a progress handler interrupts a statement once its
+    deadline (set as it starts) has passed."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        deadline: list[float | None] = [None]
+        record.info["statement_deadline"] = deadline
+
+        def past_deadline() -> int:
+            due = deadline[0]
+            return 1 if due is not None and time.monotonic() > due else 0
+
+        dbapi_connection.set_progress_handler(past_deadline, _PROGRESS_STEPS)
+
+    def _deadline_of(conn: Connection) -> list[float | None] | None:
+        holder: list[float | None] | None = conn.info.get("statement_deadline")
+        return holder
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _start(conn: Connection, *_args: Any) -> None:
+        holder = _deadline_of(conn)
+        if holder is not None:
+            holder[0] = time.monotonic() + seconds
+
+    # The deadline holds while rows are fetched (SQLite computes them lazily) and is dropped
+    # when the transaction begins or ends; statements run on the driver directly (the hot
+    # path) fall under the deadline of the statement before them, if any.
+    @event.listens_for(engine, "begin")
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _end(conn: Connection, *_args: Any) -> None:
+        holder = _deadline_of(conn)
+        if holder is not None:
+            holder[0] = None
+
+    @event.listens_for(engine, "handle_error")
+    def _failed(context: Any) -> None:
+        conn = context.connection
+        holder = _deadline_of(conn) if conn is not None else None
+        if holder is not None:
+            holder[0] = None
 
 
 def make_migration_engine(url: str) -> Engine:
     """A throw-away engine for migrations (no pooled connections left behind)."""
-    engine = create_engine(url, poolclass=NullPool)
+    engine = create_engine(url, poolclass=NullPool, hide_parameters=True)
     if is_sqlite(url):
         _configure_sqlite(engine)
     return engine
@@ -213,10 +282,12 @@ class Database:
     def _writer_turn(self) -> AbstractContextManager[None]:
         return self._writers.turn() if self._writers is not None else nullcontext()
 
-    def write_retrying(self, work: Callable[[Connection], T], attempts: int = 5) -> T:
+    def write_retrying(self, work: Callable[[Connection], T], attempts: int = 8) -> T:
         """Run ``work`` in a write transaction, again from the start if a concurrent one won a
-        unique value first (PostgreSQL aborts the transaction on the violation) or ``work``
-        saw a concurrent change; the last failure propagates."""
+        unique value first (PostgreSQL aborts the transaction on the violation), ``work`` saw
+        a concurrent change, or PostgreSQL chose it as a deadlock or serialization victim
+        (after a short random pause, so the two do not collide again); the last failure
+        propagates."""
         for attempt in range(attempts):
             try:
                 with self.write() as conn:
@@ -224,4 +295,17 @@ class Database:
             except (IntegrityError, ConcurrentChange):
                 if attempt == attempts - 1:
                     raise
+            except OperationalError as exc:
+                if attempt == attempts - 1 or not is_lock_conflict(exc):
+                    raise
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))
         raise AssertionError("unreachable")
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back
+# whole and may simply run again.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_lock_conflict(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES

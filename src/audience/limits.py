@@ -1,9 +1,12 @@
 """Input guards as pure ASGI middleware: a body size limit (413 before a large body is
-buffered) and no NUL characters anywhere (PostgreSQL cannot store them in text or JSONB, so
-they are refused on every backend alike, before any handler runs)."""
+buffered), no NUL characters anywhere (PostgreSQL cannot store them in text or JSONB, so
+they are refused on every backend alike, before any handler runs), and no lone UTF-16
+surrogates in JSON strings (``"\\ud800"`` parses in Python but no database can store it:
+every string input path answers 400 instead of failing deep inside a write)."""
 
 import json
 import re
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,9 +26,74 @@ class NulCharacter(HTTPException):
         super().__init__(400, "NUL characters (\\u0000) are not allowed")
 
 
+class LoneSurrogate(HTTPException):
+    def __init__(self, field: str | None) -> None:
+        where = f" ('{field}')" if field else ""
+        super().__init__(400, f"A string{where} holds a lone UTF-16 surrogate")
+        self.field = field
+
+
 # A JSON ``\u0000`` escape: an odd number of backslashes before ``u0000``.
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 _TAIL = 64
+
+
+# A JSON ``\\uXXXX`` escape of a surrogate, with the same odd-backslash rule.
+_SURROGATE_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u(d[89a-f][0-9a-f]{2})", re.IGNORECASE)
+
+
+def _may_hold_surrogate(data: bytes) -> bool:
+    return b"\\ud" in data or b"\\uD" in data
+
+
+def has_lone_surrogate_escape(body: bytes) -> bool:
+    """Whether a JSON text escapes a surrogate that is not half of a high-low pair."""
+    expected_low_at = -1
+    for match in _SURROGATE_ESCAPE.finditer(body):
+        unit = int(match.group(1), 16)
+        escape_start = match.end() - 6
+        if unit >= 0xDC00:  # low: must follow a high immediately
+            if escape_start != expected_low_at:
+                return True
+            expected_low_at = -1
+        else:  # high: a low must come next
+            if expected_low_at != -1:
+                return True
+            expected_low_at = match.end()
+    return expected_low_at != -1
+
+
+def _field_with_surrogate(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (or key) holding a lone surrogate."""
+    if isinstance(value, str):
+        return path or None if _is_lone(value) else None
+    items: Any = value.items() if isinstance(value, dict) else enumerate(value)
+    if not isinstance(value, dict | list):
+        return None
+    for key, item in items:
+        name = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and _is_lone(key):
+            return name
+        found = _field_with_surrogate(item, name)
+        if found is not None:
+            return found
+    return None
+
+
+def _is_lone(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def surrogate_field(body: bytes) -> str | None:
+    """Name the field for the answer (only on the error path: it parses the body)."""
+    try:
+        return _field_with_surrogate(json.loads(body))
+    except ValueError:
+        return None
 
 
 def _holds_nul_escape(data: bytes) -> bool:
@@ -57,9 +125,13 @@ class InputGuard:
         received = 0
         tail = b""
         response_started = False
+        # A body that escapes a surrogate at all (emoji from ASCII-only JSON encoders) is
+        # checked whole once complete: a pair may straddle two chunks.
+        chunks: list[bytes] = []
+        suspect = False
 
         async def limited_receive() -> Message:
-            nonlocal received, tail
+            nonlocal received, tail, suspect
             message = await receive()
             if message["type"] == "http.request":
                 chunk = message.get("body", b"")
@@ -70,6 +142,12 @@ class InputGuard:
                 if b"\x00" in chunk or _holds_nul_escape(window):
                     raise NulCharacter()
                 tail = window[-_TAIL:]
+                chunks.append(chunk)
+                suspect = suspect or _may_hold_surrogate(window)
+                if suspect and not message.get("more_body", False):
+                    body = b"".join(chunks)
+                    if has_lone_surrogate_escape(body):
+                        raise LoneSurrogate(surrogate_field(body))
             return message
 
         async def tracking_send(message: Message) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -76,6 +77,9 @@ persons = Table(
     Column("custom_attributes", Json, nullable=False, default=dict),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # Personalized through an app with requireUserJwt (SPEC §10): mobile calls of any app
+    # need the user's token from then on.
+    Column("protected", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_persons_updated_at", "updated_at"),
 )
 
@@ -248,4 +252,15 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("created_at", DateTime, nullable=False),
     Index("ix_outbox_available_at", "available_at"),
+)
+
+# Rate-limit counters shared by every worker: one row per key (failed authentications of an
+# address, requests of a credential) and one-minute window.
+rate_limit_counters = Table(
+    "rate_limit_counters",
+    metadata,
+    Column("key", String(80), nullable=False),
+    Column("window_start", BigInteger, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("key", "window_start"),
 )

@@ -31,7 +31,7 @@ def header(value: str) -> dict[str, str]:
 def test_personalize_needs_a_valid_token(api: Api, secure_app: dict) -> None:
     installation = api.register(secure_app)
     ident = {"externalUserId": "ann"}
-    assert_error(api.personalize(secure_app, installation, ident), 401, "UNAUTHORIZED")
+    assert_error(api.personalize(secure_app, installation, ident), 401, "USER_JWT_REQUIRED")
     bad = [
         token(secure_app, "bob"),  # wrong subject
         token(secure_app, "ann", secret="forged-secret-" * 4),  # wrong signature
@@ -42,14 +42,14 @@ def test_personalize_needs_a_valid_token(api: Api, secure_app: dict) -> None:
     ]
     for value in bad:
         response = api.personalize(secure_app, installation, ident, headers=header(value))
-        assert_error(response, 401, "UNAUTHORIZED")
+        assert_error(response, 401, "USER_JWT_REQUIRED")
     assert api.person(installation["personId"])["type"] == "ANONYMOUS"
     good = token(secure_app, "ann")
     response = api.personalize(secure_app, installation, ident, headers=header(good))
     assert response.status_code == 200, response.text
     # the same token (jti) is refused the second time
     again = api.personalize(secure_app, installation, ident, headers=header(good))
-    assert_error(again, 401, "UNAUTHORIZED")
+    assert_error(again, 401, "USER_JWT_REQUIRED")
 
 
 def test_identified_person_calls_need_the_token(api: Api, secure_app: dict) -> None:
@@ -70,14 +70,14 @@ def test_identified_person_calls_need_the_token(api: Api, secure_app: dict) -> N
     ]
     for method, path, body in calls:
         response = api.client.request(method, path, json=body, headers=api.mobile(secure_app))
-        assert_error(response, 401, "UNAUTHORIZED")
+        assert_error(response, 401, "USER_JWT_REQUIRED")
         response = api.client.request(
             method,
             path,
             json=body,
             headers=api.mobile(secure_app) | header(token(secure_app, "bob")),
         )
-        assert_error(response, 401, "UNAUTHORIZED")
+        assert_error(response, 401, "USER_JWT_REQUIRED")
         response = api.client.request(
             method,
             path,

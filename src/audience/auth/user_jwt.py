@@ -1,7 +1,8 @@
-"""User JWTs (SPEC §6): for apps with ``requireUserJwt``, mobile calls about an identified
-person carry ``X-User-Token``, HS256-signed with the app's secret, for that person's
-``externalUserId``; each token id (``jti``) is accepted once."""
+"""User JWTs (SPEC §6, §10): mobile calls about a protected person carry ``X-User-Token``,
+HS256-signed with the calling application's secret, for that person's ``externalUserId``;
+each token id (``jti``) is accepted once."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -16,23 +17,39 @@ from audience.tables import used_jwt_ids
 
 MAX_LIFETIME_SECONDS = 15 * 60
 LEEWAY_SECONDS = 30
+MISSING = "X-User-Token is required for this person"
 
 
-def _refuse(message: str) -> ApiError:
-    return ApiError(401, "UNAUTHORIZED", message)
+def refuse(message: str) -> ApiError:
+    return ApiError(401, "USER_JWT_REQUIRED", message)
 
 
-def verify_user_token(
-    db: Database, app: AppPrincipal, token: str | None, external_user_id: str | None
-) -> None:
-    """Check the token for ``external_user_id`` and spend its ``jti`` (in a transaction of its
-    own, before the request's work, so a replay is refused even if that work fails)."""
-    if not app.require_user_jwt:
-        return
+@dataclass(frozen=True)
+class UserToken:
+    """What a request's ``X-User-Token`` proves: the verified subject, or why there is none.
+
+    A token is read (and its ``jti`` spent) once per request, before the work; whether the
+    work needs it is only known once the person is found, so the refusal is kept for then.
+    """
+
+    subject: str | None
+    problem: str = MISSING
+
+    def require(self, external_user_id: str | None) -> None:
+        """401 ``USER_JWT_REQUIRED`` unless the token is valid and for ``external_user_id``."""
+        if self.subject is None:
+            raise refuse(self.problem)
+        if external_user_id is None:
+            raise refuse("A user token needs an externalUserId to be checked against")
+        if self.subject != external_user_id:
+            raise refuse("The user token is for another user")
+
+
+def read_user_token(db: Database, app: AppPrincipal, token: str | None) -> UserToken:
+    """Check ``token`` under the calling application's secret and spend its ``jti`` (in a
+    transaction of its own, so a replay is refused even if the request's work fails)."""
     if not token:
-        raise _refuse("X-User-Token is required for this application")
-    if external_user_id is None:
-        raise _refuse("A user token needs an externalUserId to be checked against")
+        return UserToken(None)
     try:
         claims = jwt.decode(
             token,
@@ -42,25 +59,26 @@ def verify_user_token(
             leeway=LEEWAY_SECONDS,
         )
     except jwt.ExpiredSignatureError:
-        raise _refuse("The user token has expired") from None
+        return UserToken(None, "The user token has expired")
     except jwt.PyJWTError as exc:
-        raise _refuse(f"Invalid user token: {exc}") from None
+        return UserToken(None, f"Invalid user token: {exc}")
     if not all(isinstance(claims[k], int | float) for k in ("iat", "exp")):
-        raise _refuse("Invalid user token: iat and exp must be numbers")
+        return UserToken(None, "Invalid user token: iat and exp must be numbers")
     if claims["exp"] - claims["iat"] > MAX_LIFETIME_SECONDS:
-        raise _refuse("The user token lives longer than 15 minutes")
-    if claims["sub"] != external_user_id:
-        raise _refuse("The user token is for another user")
-    jti = claims["jti"]
+        return UserToken(None, "The user token lives longer than 15 minutes")
+    jti, sub = claims["jti"], claims["sub"]
     if not isinstance(jti, str) or not jti or len(jti) > 255:
-        raise _refuse("Invalid user token: bad jti")
+        return UserToken(None, "Invalid user token: bad jti")
+    if not isinstance(sub, str) or not sub:
+        return UserToken(None, "Invalid user token: bad sub")
     expires = datetime.fromtimestamp(claims["exp"], UTC).replace(tzinfo=None)
     try:
         with db.write() as conn:
             _forget_expired(conn)
             conn.execute(used_jwt_ids.insert().values(jti=f"{app.id}:{jti}", expires_at=expires))
     except IntegrityError:
-        raise _refuse("The user token was already used") from None
+        return UserToken(None, "The user token was already used")
+    return UserToken(sub)
 
 
 def _forget_expired(conn: Connection) -> None:

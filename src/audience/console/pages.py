@@ -1,5 +1,6 @@
 """Console plumbing: templates, the signed-in user, CSRF and scope checks, redirects."""
 
+import hmac
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,19 +61,27 @@ User = Annotated[ConsoleUser, Depends(current_user)]
 
 
 def check_origin(request: Request) -> None:
-    """Browsers send Origin on POSTs; one from another site is refused (CSRF defence in depth)."""
+    """Browsers send Origin on POSTs; one from another site is refused (CSRF defence in
+    depth), and so is ``null`` (sandboxed frames and ``data:`` pages send it)."""
     origin = request.headers.get("origin")
-    if origin and origin != "null" and urlparse(origin).netloc != request.headers.get("host"):
+    if origin and (origin == "null" or urlparse(origin).netloc != request.headers.get("host")):
         raise Denied("This request came from another site")
+
+
+def check_csrf(request: Request, user: ConsoleUser, sent: object) -> None:
+    """The session's CSRF token, from the form or the ``X-CSRF-Token`` header."""
+    token = sent or request.headers.get("x-csrf-token")
+    if not isinstance(token, str) or not hmac.compare_digest(
+        token.encode(), user.csrf_token.encode()
+    ):
+        raise Denied("The form's security token is missing or stale; reload the page")
 
 
 async def write_form(request: Request, user: User) -> tuple[ConsoleUser, FormData]:
     """A change: same-origin, with the session's CSRF token, by a key with the write scope."""
     check_origin(request)
     form = await request.form()
-    token = form.get("csrf_token") or request.headers.get("x-csrf-token")
-    if token != user.csrf_token:
-        raise Denied("The form's security token is missing or stale; reload the page")
+    check_csrf(request, user, form.get("csrf_token"))
     if not user.can_write:
         raise Denied(f"The API key '{user.key.name}' has read access only")
     return user, form

@@ -11,11 +11,13 @@ from fastapi.staticfiles import StaticFiles
 from audience.auth.dependencies import Db
 from audience.clock import utcnow
 from audience.console import catalog, people, queries, segments
+from audience.console.headers import ConsoleHeaders
 from audience.console.pages import (
     HERE,
     Denied,
     SignedOut,
     User,
+    check_csrf,
     check_origin,
     denied_response,
     render,
@@ -75,8 +77,12 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, user: User) -> RedirectResponse:
+def logout(
+    request: Request, user: User, csrf_token: Annotated[str, Form(max_length=256)] = ""
+) -> RedirectResponse:
+    """Signing out is a change too: same origin and the session's CSRF token."""
     check_origin(request)
+    check_csrf(request, user, csrf_token)
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/console")
     return response
@@ -111,3 +117,4 @@ def install(app: FastAPI) -> None:
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_exception_handler(SignedOut, signed_out_response)  # type: ignore[arg-type]
     app.add_exception_handler(Denied, denied_response)  # type: ignore[arg-type]
+    app.add_middleware(ConsoleHeaders)

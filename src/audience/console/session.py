@@ -8,6 +8,7 @@ the key ends its sessions at once (the key is looked up on every request, like t
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -18,6 +19,9 @@ from audience.auth.service import authenticate_key
 
 COOKIE_NAME = "audience_console"
 _VERSION = "v1"
+_EXPIRES = re.compile(r"[0-9]{1,12}", re.ASCII)
+_KEY_ID = re.compile(r"[0-9a-f-]{1,36}", re.ASCII)
+_SIGNATURE = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,14 @@ def open_session(conn: Connection, cookie: str | None, secret: str, now: int) ->
     if not cookie:
         return None
     parts = cookie.split(".")
-    if len(parts) != 4 or parts[0] != _VERSION or not parts[2].isdigit():
+    if len(parts) != 4 or parts[0] != _VERSION:
         return None
     _version, key_id, expires, signature = parts
-    if int(expires) <= now:
+    # Anything forged is just "not signed in": ASCII digits of a sane length (``isdigit()``
+    # holds for "²", and ``int()`` refuses 5,000 digits), an id and a hex signature.
+    if not _EXPIRES.fullmatch(expires) or not _KEY_ID.fullmatch(key_id):
+        return None
+    if not _SIGNATURE.fullmatch(signature) or int(expires) <= now:
         return None
     row = key_queries.find_by_id(conn, key_id)
     if row is None or row.revoked_at is not None:

@@ -1,6 +1,9 @@
-"""Identity values: phones to E.164 (``phonenumbers``), emails trimmed and lower-cased."""
+"""Identity values: phones to E.164 (``phonenumbers``), emails NFKC-normalised, trimmed and
+lower-cased; no identity holds control, zero-width or bidi-override characters (SPEC §10), so
+values that look alike are one identity or refused, never two persons."""
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -14,10 +17,28 @@ MAX_VALUES = 100
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 
 
+def _invisible(text: str) -> bool:
+    """Control (Cc) or format (Cf: zero-width, bidi overrides, soft hyphen, BOM) characters."""
+    return any(unicodedata.category(char) in ("Cc", "Cf") for char in text)
+
+
+def _refuse_invisible(text: str, field_name: str) -> None:
+    if _invisible(text):
+        raise ApiError(
+            400,
+            "VALIDATION_ERROR",
+            "Identities may not hold control, zero-width or bidi-override characters",
+            field_name,
+        )
+
+
 def normalize_phone(raw: object, field_name: str = "phones") -> str:
     if not isinstance(raw, str) or len(raw) > 64:
         raise ApiError(400, "PHONE_INVALID", f"Invalid phone number {raw!r}", field_name)
+    _refuse_invisible(raw, field_name)
     text = raw.strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]  # the international call prefix most of the world dials
     if not text.startswith("+"):
         text = "+" + text  # numbers are stored and sent in international form
     try:
@@ -32,13 +53,16 @@ def normalize_phone(raw: object, field_name: str = "phones") -> str:
 def normalize_email(raw: object, field_name: str = "emails") -> str:
     if not isinstance(raw, str):
         raise ApiError(400, "EMAIL_INVALID", f"Invalid email {raw!r}", field_name)
-    text = raw.strip().lower()
+    _refuse_invisible(raw, field_name)
+    text = unicodedata.normalize("NFKC", raw).strip().lower()
     if len(text) > MAX_EMAIL or not _EMAIL.match(text):
         raise ApiError(400, "EMAIL_INVALID", f"Invalid email {raw!r}", field_name)
     return text
 
 
 def check_external_user_id(raw: object, field_name: str = "externalUserId") -> str:
+    """Case-sensitive and otherwise kept as sent, so refused when it could hide a twin:
+    leading or trailing spaces, invisible characters."""
     if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_EXTERNAL_USER_ID:
         raise ApiError(
             400,
@@ -46,6 +70,11 @@ def check_external_user_id(raw: object, field_name: str = "externalUserId") -> s
             f"externalUserId must be 1 to {MAX_EXTERNAL_USER_ID} characters",
             field_name,
         )
+    if raw != raw.strip():
+        raise ApiError(
+            400, "VALIDATION_ERROR", "externalUserId has leading or trailing spaces", field_name
+        )
+    _refuse_invisible(raw, field_name)
     return raw
 
 

@@ -11,12 +11,13 @@ from sqlalchemy import Connection, Row
 
 from audience.auth.dependencies import Db, MobileApp
 from audience.auth.principals import AppPrincipal
-from audience.auth.user_jwt import verify_user_token
+from audience.auth.user_jwt import UserToken as VerifiedUser
+from audience.auth.user_jwt import read_user_token
 from audience.clock import utcnow
-from audience.db import Database
+from audience.db import ConcurrentChange, Database
 from audience.errors import ApiError
 from audience.installations import service as installations
-from audience.persons import service
+from audience.persons import protection, service
 from audience.persons.audit import Audit, installation_source
 from audience.persons.personalize import depersonalize, personalize, require_identity
 from audience.persons.routes import write_identities
@@ -26,16 +27,39 @@ router = APIRouter(prefix="/v1/installations/{push_registration_id}", tags=["mob
 UserToken = Annotated[str | None, Header(alias="X-User-Token")]
 
 
-def _caller_and_person(db: Database, app: AppPrincipal, push_registration_id: str) -> Row:
-    with db.read() as conn:
-        caller = installations.get_app_installation(conn, app, push_registration_id)
-        return service.get_person(conn, caller.person_id)
+def _user(db: Database, app: AppPrincipal, token: str | None) -> VerifiedUser:
+    return read_user_token(db, app, token)
 
 
-def _check_token(db: Database, app: AppPrincipal, token: str | None, person: Row) -> None:
-    """Identified persons need the user's JWT when the app requires it (SPEC §6)."""
-    if person.type == "IDENTIFIED":
-        verify_user_token(db, app, token, person.external_user_id)
+def _own_person(conn: Connection, app: AppPrincipal, push_registration_id: str, lock: bool) -> Row:
+    """The caller's person, locked if asked. The installation is read without a lock and
+    checked again once the person is locked (persons before installations, one lock order);
+    a move in between is a concurrent change, and the unit of work runs again."""
+    caller = installations.get_app_installation(conn, app, push_registration_id)
+    person = service.get_person(conn, caller.person_id, for_update=lock)
+    if lock:
+        again = installations.get_app_installation(conn, app, push_registration_id)
+        if again.person_id != person.id:
+            raise ConcurrentChange()
+    return person
+
+
+def _mobile_person(conn: Connection, app: AppPrincipal, row: Row) -> dict[str, Any]:
+    """A person as a mobile call sees it: other applications' codes are not shown (§10)."""
+    body = service.person_to_api(conn, row)
+    for summary in body["installations"]:
+        if summary["applicationCode"] != app.application_code:
+            summary["applicationCode"] = None
+    return body
+
+
+def _device_view(app: AppPrincipal, row: Row) -> dict[str, Any]:
+    """Another device as a mobile call sees it: no push token, no other app's code (§10)."""
+    item = installations.installation_to_api(row)
+    item.pop("pushServiceToken")
+    if item["applicationCode"] != app.application_code:
+        item["applicationCode"] = None
+    return item
 
 
 def _audit(push_registration_id: str) -> Audit:
@@ -66,7 +90,9 @@ def personalize_installation(
         installations.get_app_installation(conn, app, push_registration_id)
     identity = service.read_identity(body.user_identity.sent(), "userIdentity.")
     require_identity(identity)  # before the user token: a 400 names the bad request first
-    verify_user_token(db, app, user_token, identity.external_user_id)
+    user = _user(db, app, user_token)
+    if app.require_user_jwt:
+        user.require(identity.external_user_id)
     attributes = body.user_attributes.sent() if body.user_attributes else None
     force = force_depersonalize or bool(body.force_depersonalize)
     primary = set_device_as_primary or bool(body.set_device_as_primary)
@@ -74,9 +100,18 @@ def personalize_installation(
     def work(conn: Connection) -> dict[str, Any]:
         caller = installations.get_app_installation(conn, app, push_registration_id, True)
         person = personalize(
-            conn, app, caller, identity, attributes, force, primary, _audit(push_registration_id)
+            conn,
+            app,
+            caller,
+            identity,
+            attributes,
+            force,
+            primary,
+            _audit(push_registration_id),
+            lambda conn, target: protection.check_personalize_target(conn, app, user, target),
         )
-        return service.person_to_api(conn, person)
+        protection.after_personalize(conn, app, person.id)
+        return _mobile_person(conn, app, service.get_person(conn, person.id))
 
     return write_identities(db, work)
 
@@ -93,10 +128,11 @@ def depersonalize_installation(push_registration_id: str, app: MobileApp, db: Db
 def read_own_person(
     push_registration_id: str, app: MobileApp, db: Db, user_token: UserToken = None
 ) -> dict[str, Any]:
-    person = _caller_and_person(db, app, push_registration_id)
-    _check_token(db, app, user_token, person)
+    user = _user(db, app, user_token)
     with db.read() as conn:
-        return service.person_to_api(conn, service.get_person(conn, person.id))
+        person = _own_person(conn, app, push_registration_id, lock=False)
+        protection.check_access(conn, app, user, person)
+        return _mobile_person(conn, app, person)
 
 
 @router.patch("/person")
@@ -107,14 +143,14 @@ def update_own_person(
     db: Db,
     user_token: UserToken = None,
 ) -> dict[str, Any]:
-    _check_token(db, app, user_token, _caller_and_person(db, app, push_registration_id))
     fields = body.sent()
+    user = _user(db, app, user_token)
 
     def work(conn: Connection) -> dict[str, Any]:
-        caller = installations.get_app_installation(conn, app, push_registration_id, True)
-        row = service.get_person(conn, caller.person_id, for_update=True)
+        row = _own_person(conn, app, push_registration_id, lock=True)
+        protection.check_access(conn, app, user, row)
         row = service.update_person(conn, row, fields, _audit(push_registration_id))
-        return service.person_to_api(conn, row)
+        return _mobile_person(conn, app, row)
 
     return write_identities(db, work)
 
@@ -124,38 +160,47 @@ def own_person_installations(
     push_registration_id: str, app: MobileApp, db: Db, user_token: UserToken = None
 ) -> dict[str, Any]:
     """The person's live installations (of every app); push tokens stay on the server."""
-    person = _caller_and_person(db, app, push_registration_id)
-    _check_token(db, app, user_token, person)
+    user = _user(db, app, user_token)
     with db.read() as conn:
+        person = _own_person(conn, app, push_registration_id, lock=False)
+        protection.check_access(conn, app, user, person)
         rows = installations.queries.live_for_person(conn, person.id)
-    items = []
-    for row in rows:
-        item = installations.installation_to_api(row)
-        item.pop("pushServiceToken")
-        items.append(item)
-    return {"items": items, "nextCursor": None}
+    return {"items": [_device_view(app, row) for row in rows], "nextCursor": None}
 
 
 @router.post("/person/installations/{other_id}/depersonalize")
 def depersonalize_other_installation(
     push_registration_id: str, other_id: str, app: MobileApp, db: Db, user_token: UserToken = None
 ) -> dict[str, Any]:
-    person = _caller_and_person(db, app, push_registration_id)
-    _check_token(db, app, user_token, person)
-    with db.write() as conn:
-        caller = installations.get_app_installation(conn, app, push_registration_id)
-        other = _other_device(conn, caller.person_id, other_id)
+    user = _user(db, app, user_token)
+
+    def work(conn: Connection) -> dict[str, Any]:
+        person = _own_person(conn, app, push_registration_id, lock=True)
+        protection.check_access(conn, app, user, person)
+        other = _other_device(conn, person.id, other_id)
         row = depersonalize(conn, other, other.application_code, _audit(push_registration_id))
-        return installations.installation_to_api(row)
+        return _device_view(app, row)
+
+    return db.write_retrying(work)
 
 
 @router.patch("/person/installations/{other_id}")
 def update_other_installation(
-    push_registration_id: str, other_id: str, body: PrimaryDevice, app: MobileApp, db: Db
+    push_registration_id: str,
+    other_id: str,
+    body: PrimaryDevice,
+    app: MobileApp,
+    db: Db,
+    user_token: UserToken = None,
 ) -> dict[str, Any]:
     """R5 from another device of the same person: ``{"isPrimaryDevice": true}``."""
-    with db.write() as conn:
-        caller = installations.get_app_installation(conn, app, push_registration_id)
-        other = _other_device(conn, caller.person_id, other_id)
+    user = _user(db, app, user_token)
+
+    def work(conn: Connection) -> dict[str, Any]:
+        person = _own_person(conn, app, push_registration_id, lock=True)
+        protection.check_access(conn, app, user, person)
+        other = _other_device(conn, person.id, other_id)
         row = installations.set_primary(conn, other, body.is_primary_device)
-        return installations.installation_to_api(row)
+        return _device_view(app, row)
+
+    return db.write_retrying(work)

@@ -5,6 +5,7 @@ concurrent request may win a unique identity first; the caller then retries the 
 of work, which now finds the winner and takes the "existing person" branch.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Row
@@ -46,8 +47,10 @@ def personalize(
     force_depersonalize: bool,
     set_primary: bool,
     audit: Audit,
+    check_target: Callable[[Connection, Row], None] | None = None,
 ) -> Row:
-    """R2, steps 0 to 5; answers the person the installation belongs to afterwards."""
+    """R2, steps 0 to 5; answers the person the installation belongs to afterwards.
+    ``check_target`` may refuse the person found by X before anything changes (SPEC §10)."""
     require_identity(identity)
     candidates = queries.owners(conn, identity.external_user_id, identity.phones, identity.emails)
     if len(candidates) > 1:
@@ -56,7 +59,11 @@ def personalize(
             "AMBIGUOUS_PERSONALIZE_CANDIDATES",
             "The identities in userIdentity belong to more than one person",
         )
-    target = queries.find(conn, candidates.pop(), for_update=True) if candidates else None
+    target_id = candidates.pop() if candidates else None
+    # Both persons this may change are locked in one global order (by id): two crossing
+    # personalizations queue instead of deadlocking.
+    queries.lock_persons(conn, (target_id, installation.person_id))
+    target = queries.find(conn, target_id, for_update=True) if target_id else None
     if (
         target is not None
         and identity.external_user_id is not None
@@ -64,6 +71,8 @@ def personalize(
         and target.external_user_id != identity.external_user_id
     ):
         raise identity_taken("The person owning these identities has another externalUserId")
+    if target is not None and check_target is not None:
+        check_target(conn, target)
 
     current = get_person(conn, installation.person_id, for_update=True)
     already_linked = target is not None and target.id == current.id

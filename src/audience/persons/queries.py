@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, Connection, Row, delete, func, insert, or_
 
 from audience.ids import new_id
 from audience.tables import (
+    applications,
     events,
     installations,
     person_aliases,
@@ -286,6 +287,40 @@ def list_changes(conn: Connection, ids: list[str], before_id: int | None, limit:
     return list(conn.execute(query))
 
 
-def all_events(conn: Connection, ids: list[str]) -> list[Row]:
-    query = select(events).where(events.c.person_id.in_(ids)).order_by(events.c.id)
+def events_page(conn: Connection, ids: list[str], after_id: int | None, limit: int) -> list[Row]:
+    """The events of these ids in id order, ``limit`` at a time (the export's pages)."""
+    query = select(events).where(events.c.person_id.in_(ids)).order_by(events.c.id).limit(limit)
+    if after_id is not None:
+        query = query.where(events.c.id > after_id)
     return list(conn.execute(query))
+
+
+def lock_persons(conn: Connection, person_ids: Iterable[str | None]) -> None:
+    """Lock these persons' rows in id order: two transactions that both need the same two
+    persons then queue instead of deadlocking (PostgreSQL; SQLite has one writer anyway)."""
+    ids = sorted({person_id for person_id in person_ids if person_id is not None})
+    if ids and conn.dialect.name != "sqlite":
+        query = select(persons.c.id).where(persons.c.id.in_(ids)).order_by(persons.c.id)
+        conn.execute(query.with_for_update()).all()
+
+
+def holds_live_installation_of_jwt_app(conn: Connection, person_id: str) -> bool:
+    query = (
+        select(installations.c.push_registration_id)
+        .join(applications, applications.c.id == installations.c.application_id)
+        .where(
+            installations.c.person_id == person_id,
+            installations.c.uninstalled_at.is_(None),
+            applications.c.require_user_jwt.is_(True),
+        )
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
+
+
+def mark_protected(conn: Connection, person_id: str) -> None:
+    conn.execute(
+        update(persons)
+        .where(persons.c.id == person_id, persons.c.protected.is_(False))
+        .values(protected=True)
+    )

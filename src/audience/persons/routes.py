@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -16,7 +17,7 @@ from audience.errors import ApiError, validation_error
 from audience.installations import queries as installation_queries
 from audience.installations.service import installation_to_api
 from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, page
-from audience.persons import queries, service
+from audience.persons import export, queries, service
 from audience.persons.audit import Audit, change_to_api
 from audience.persons.identities import normalize_email, normalize_phone
 from audience.persons.schemas import PersonCreate, PersonUpdate, TagChanges
@@ -127,9 +128,11 @@ def update_person(person_id: str, body: PersonUpdate, key: WriteKey, db: Db) -> 
 
 @router.delete("/v1/persons/{person_id}", status_code=204)
 def delete_person(person_id: str, key: WriteKey, db: Db) -> Response:
-    with db.write() as conn:
+    def work(conn: Connection) -> None:
         row = service.get_person(conn, person_id, for_update=True)
         service.delete_person(conn, row, Audit(key.source, utcnow()))
+
+    db.write_retrying(work)
     return Response(status_code=204)
 
 
@@ -187,10 +190,16 @@ def person_changes(
     return page(rows, limit, lambda row: [row.id], change_to_api)
 
 
-@router.get("/v1/persons/{person_id}/export")
-def export_person(person_id: str, _key: ReadKey, db: Db) -> dict[str, Any]:
+@router.get(
+    "/v1/persons/{person_id}/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/json": {"schema": export.SCHEMA}}}},
+)
+def export_person(person_id: str, _key: ReadKey, db: Db) -> StreamingResponse:
+    """Everything stored about the person as one JSON document, streamed (R10)."""
     with db.read() as conn:
-        return service.export_person(conn, service.get_person(conn, person_id))
+        service.get_person(conn, person_id)  # 404 before the answer starts
+    return StreamingResponse(export.export_chunks(db, person_id), media_type="application/json")
 
 
 @router.get("/v1/tags")

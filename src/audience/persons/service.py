@@ -7,12 +7,12 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import Connection, Row
 
 from audience.attributes.values import apply_custom_attributes
-from audience.clock import isoformat, utcnow
+from audience.clock import isoformat
 from audience.errors import ApiError, validation_error
 from audience.installations import queries as installation_queries
-from audience.installations.service import installation_summary, installation_to_api
+from audience.installations.service import installation_summary
 from audience.persons import queries
-from audience.persons.audit import Audit, change_to_api
+from audience.persons.audit import Audit
 from audience.persons.identities import (
     Identity,
     check_external_user_id,
@@ -207,20 +207,3 @@ def delete_person(conn: Connection, row: Row, audit: Audit) -> None:
     queries.erase_person(conn, row.id, ids, audit.at)
     audit.record(row.id, "deleted", None, None)
     audit.flush(conn)
-
-
-def export_person(conn: Connection, row: Row) -> dict[str, Any]:
-    """Everything stored about a person, as one document (R10)."""
-    from audience.events.service import event_to_api  # the events feature owns the format
-
-    ids = queries.profile_ids(conn, row.id)
-    devices = installation_queries.all_for_person(conn, row.id)
-    changes = queries.list_changes(conn, ids, None, 1_000_000)
-    return {
-        "person": person_to_api(conn, row),
-        "mergedIds": ids[1:],
-        "installations": [installation_to_api(inst) for inst in devices],
-        "events": [event_to_api(event, row.id) for event in queries.all_events(conn, ids)],
-        "changes": [change_to_api(change) for change in changes],
-        "exportedAt": isoformat(utcnow()),
-    }

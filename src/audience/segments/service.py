@@ -10,6 +10,7 @@ from audience.ids import new_id
 from audience.observability import SEGMENT_EVALUATIONS
 from audience.segments import membership, queries
 from audience.segments.compiler import compile_rule
+from audience.segments.cost import check_cost
 from audience.segments.rules import Rule, parse_rule
 
 SAMPLE_SIZE = 20
@@ -55,7 +56,8 @@ def segment_to_api(row: Row, size: int | None = None) -> dict[str, Any]:
 
 
 def parse(conn: Connection, raw_rule: Any) -> Rule:
-    return parse_rule(raw_rule, queries.load_definitions(conn))
+    """A valid rule within the cost limit (checked before any preview, resolve or save)."""
+    return check_cost(parse_rule(raw_rule, queries.load_definitions(conn)))
 
 
 def get_segment(conn: Connection, segment_id: str) -> Row:
