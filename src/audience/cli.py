@@ -18,7 +18,7 @@ from audience.auth.service import create_key, ensure_bootstrap_key
 from audience.config import get_settings
 from audience.db import Database, make_migration_engine
 from audience.migrate import upgrade
-from audience.segments.membership import sweep_all
+from audience.segments.upkeep import sweep_all
 
 app = typer.Typer(help="Audience: self-hosted mobile audience profiling.", no_args_is_help=True)
 apps_cli = typer.Typer(help="Manage applications.", no_args_is_help=True)
