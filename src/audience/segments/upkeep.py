@@ -177,7 +177,7 @@ def resweep(
         with db.write() as conn:
             upkeep_queries.lower_due(conn, segment_id, dict(items[start : start + DUE_CHUNK]))
     stats.add(apply_all(db, segment_id, candidates, deadline))
-    if not stats.complete:
+    if not stats.complete or row.status != READY:  # a build marks it ready itself
         return stats, row.rule
     with db.write() as conn:
         current = upkeep_queries.lock_segment(conn, segment_id)
