@@ -172,6 +172,9 @@ def resweep(
         candidates = queries.entering(conn, segment_id, condition)
         candidates += queries.leaving(conn, segment_id, condition)
         due = due_times(conn, rule, now, None)
+        if due:  # only what is missing or later than it should be
+            stored = upkeep_queries.due_of_segment(conn, segment_id)
+            due = {p: at for p, at in due.items() if p not in stored or stored[p] > at}
     items = sorted(due.items())
     for start in range(0, len(items), DUE_CHUNK):
         with db.write() as conn:

@@ -104,6 +104,13 @@ def lower_due(conn: Connection, segment_id: str, due: dict[str, datetime]) -> No
     conn.execute(statement, rows)
 
 
+def due_of_segment(conn: Connection, segment_id: str) -> dict[str, datetime]:
+    query = select(segment_due.c.person_id, segment_due.c.due_at).where(
+        segment_due.c.segment_id == segment_id
+    )
+    return {person_id: at for person_id, at in conn.execute(query)}
+
+
 def due_persons(conn: Connection, before: datetime, limit: int) -> list[Row]:
     """(segment_id, person_id) whose membership may have changed by ``before``."""
     query = (
