@@ -189,36 +189,28 @@ def resweep(
     return stats, row.rule
 
 
+_RUNNING_WRITERS = text(
+    "SELECT backend_xid::text FROM pg_stat_activity WHERE datname = current_database() "
+    "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+)
+
+
 def _wait_for_older_writers(db: Database, timeout: float = 30.0) -> None:
-    """PostgreSQL: wait until every transaction running now has ended, so none still applies
-    a segment's previous rule when a build takes its snapshot (SQLite writers are serial)."""
+    """PostgreSQL: wait until every write transaction running now on this database has ended,
+    so none still applies a segment's previous rule when a build takes its snapshot (SQLite
+    writers are serial)."""
     if db.is_sqlite:
         return
     deadline = time.monotonic() + timeout
     with db.engine.connect() as conn:
-        running = (
-            conn.execute(text("SELECT x::text FROM pg_snapshot_xip(pg_current_snapshot()) AS x"))
-            .scalars()
-            .all()
-        )
+        older = set(conn.execute(_RUNNING_WRITERS).scalars())
         conn.commit()
-        while running and time.monotonic() < deadline:
-            running = (
-                conn.execute(
-                    text(
-                        "SELECT x FROM unnest(CAST(:xids AS text[])) AS x "
-                        "WHERE pg_xact_status(CAST(x AS xid8)) = 'in progress'"
-                    ),
-                    {"xids": list(running)},
-                )
-                .scalars()
-                .all()
-            )
+        while older and time.monotonic() < deadline:
+            time.sleep(0.005)
+            older &= set(conn.execute(_RUNNING_WRITERS).scalars())
             conn.commit()
-            if running:
-                time.sleep(0.01)
-    if running:
-        log.warning("segment build: %d older transactions still running", len(running))
+    if older:
+        log.warning("segment build: %d older transactions still running", len(older))
 
 
 def build_segment(db: Database, segment_id: str, seconds: float | None = None) -> bool:
