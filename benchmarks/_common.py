@@ -23,13 +23,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(database_url: str, admin_key: str, workers: int = 1) -> Iterator[tuple[str, int]]:
-    """``audience serve`` on a free port; yields (base URL, pid)."""
+def server(
+    database_url: str, admin_key: str, workers: int = 1, sweep_seconds: float = 0
+) -> Iterator[tuple[str, int]]:
+    """``audience serve`` on a free port (segment sweep off unless ``sweep_seconds``); yields
+    (base URL, pid)."""
     port = free_port()
     env = os.environ | {
         "AUDIENCE_DATABASE_URL": database_url,
         "AUDIENCE_ADMIN_KEY": admin_key,
-        "AUDIENCE_SEGMENT_SWEEP_SECONDS": "0",
+        "AUDIENCE_SEGMENT_SWEEP_SECONDS": str(sweep_seconds),
     }
     process = subprocess.Popen(
         [AUDIENCE, "serve", "--port", str(port), "--workers", str(workers)],
@@ -38,7 +41,7 @@ def server(database_url: str, admin_key: str, workers: int = 1) -> Iterator[tupl
         stderr=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240  # a loaded machine starts slowly
     while True:
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:

@@ -6,14 +6,25 @@ Generates 100,000 persons, 150,000 installations and 1,000,000 events in bulk, t
 - ``realtime_overhead_ms``: how much 20 saved segments add to the median single-event request
   (real-time re-evaluation in the request), against the same requests with no segments;
 - ``resolve_50k_s``: full, paginated resolve over HTTP of the iOS devices of the persons who
-  have one (a stored segment; exactly 50,000 installations with the defaults).
+  have one (a stored segment; exactly 50,000 installations with the defaults);
+- upkeep against ingestion (``audience serve --workers 2``, default sweep interval, 32
+  connections each sending one event per request, 1 in 4 a ``purchase`` that 5 of the 20
+  rules count, the rest ``view``), one phase of ``--seconds`` each: no segments; the 20
+  segments created over HTTP during the load (``create_segments_s``); the 20 segments;
+  the 20 segments with full sweeps back to back in another process's thread. Ratios are
+  requests/s against the phase without segments; ``max_stall_ms`` is the longest request
+  while segments were created or swept;
+- ``sweep_s``: a full sweep of the 20 segments, no load; ``incremental_sweep_ms``: the
+  incremental sweep with nothing due.
 Last line: one JSON object. ``python benchmarks/segments.py [--database-url URL]``.
 """
 
 import argparse
+import asyncio
 import json
 import random
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -22,12 +33,13 @@ import httpx
 from sqlalchemy import delete, insert, text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import backend_of, fresh_database, median_ms, server
+from _common import backend_of, fresh_database, median_ms, percentile_ms, server
+from ingest import Connection, _request
 
 from audience.clock import utcnow
 from audience.db import Database, make_engine
 from audience.migrate import upgrade
-from audience.segments import queries, service
+from audience.segments import queries, service, upkeep
 from audience.segments.compiler import compile_rule
 from audience.tables import (
     applications,
@@ -37,6 +49,7 @@ from audience.tables import (
     installations,
     person_tags,
     persons,
+    segment_due,
     segment_members,
     segments,
 )
@@ -263,6 +276,155 @@ def resolve_all(base_url: str, segment_id: str) -> tuple[float, int]:
     return time.perf_counter() - started, total
 
 
+async def _ingest(
+    base_url: str, installations: list[str], seconds: float, tag: str, concurrency: int = 32
+) -> list[tuple[float, float]]:
+    """One event per request from ``concurrency`` connections: (start time, latency) each."""
+    host, port = base_url.removeprefix("http://").split(":")
+    samples: list[tuple[float, float]] = []
+    deadline = time.perf_counter() + seconds
+
+    async def worker(index: int) -> None:
+        await asyncio.sleep(index * 0.02)
+        connection = await Connection.open(host, int(port))
+        path = f"/v1/installations/{installations[index % len(installations)]}/events"
+        sequence = 0
+        try:
+            while time.perf_counter() < deadline:
+                sequence += 1
+                purchase = sequence % 4 == 0
+                event = {
+                    "definitionId": "purchase" if purchase else "view",
+                    "eventId": f"{tag}-{index}-{sequence}",
+                    "properties": {"amount": sequence % 50} if purchase else {"page": "home"},
+                }
+                request = _request(path, APP_CODE, json.dumps({"events": [event]}).encode())
+                started = time.perf_counter()
+                status, body = await connection.send(request)
+                samples.append((started, time.perf_counter() - started))
+                assert status == 200, body
+        finally:
+            connection.close()
+
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    return samples
+
+
+def phase_figures(samples: list[tuple[float, float]], seconds: float) -> dict[str, float]:
+    latencies = [latency for _start, latency in samples]
+    return {
+        "requests": len(latencies),
+        "requests_per_s": round(len(latencies) / seconds, 1),
+        "p50_ms": percentile_ms(latencies, 0.5),
+        "p99_ms": percentile_ms(latencies, 0.99),
+        "max_ms": round(max(latencies) * 1000, 1),
+        "over_500ms": sum(1 for latency in latencies if latency > 0.5),
+    }
+
+
+def wait_until_ready(db: Database, timeout: float = 600) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        with db.read() as conn:
+            if not conn.execute(segments.select().where(segments.c.status == "building")).first():
+                return time.perf_counter() - started
+        time.sleep(0.2)
+    raise RuntimeError("segments still building")
+
+
+def create_over_http(base_url: str, rules: list[dict]) -> tuple[list[str], float]:
+    headers = {"Authorization": f"App {ADMIN_KEY}"}
+    ids = []
+    started = time.perf_counter()
+    with httpx.Client(base_url=base_url, headers=headers, timeout=120) as client:
+        for i, rule in enumerate(rules):
+            response = client.post("/v1/segments", json={"name": f"s{i}", "rule": rule})
+            assert response.status_code == 201, response.text
+            ids.append(response.json()["id"])
+    return ids, time.perf_counter() - started
+
+
+def upkeep_phases(
+    db: Database, url: str, n_segments: int, seconds: float, n_installations: int
+) -> dict[str, object]:
+    """Ingestion without segments, while creating them, with them, and during full sweeps."""
+    installations = [f"i{i:07d}" for i in range(1, n_installations, n_installations // 64)]
+    phases: dict[str, dict[str, float]] = {}
+    figures: dict[str, object] = {}
+    with server(url, ADMIN_KEY, workers=2, sweep_seconds=60) as (base_url, _pid):
+        asyncio.run(_ingest(base_url, installations, 2, "warm"))
+        phases["no_segments"] = phase_figures(
+            asyncio.run(_ingest(base_url, installations, seconds, "a")), seconds
+        )
+        created: dict[str, object] = {}
+
+        def create() -> None:
+            time.sleep(1)
+            ids, created_s = create_over_http(base_url, saved_segment_rules(n_segments))
+            created["ids"], created["answered_s"] = ids, created_s
+            created["ready_s"] = created_s + wait_until_ready(db)
+
+        creator = threading.Thread(target=create)
+        window = max(seconds, 1.0)
+        creator.start()
+        samples = asyncio.run(_ingest(base_url, installations, window, "b"))
+        while creator.is_alive():  # keep the load on until every segment is built
+            samples += asyncio.run(_ingest(base_url, installations, 2, f"b{len(samples)}"))
+        creator.join()
+        phases["creating_segments"] = phase_figures(
+            samples, samples[-1][0] + samples[-1][1] - samples[0][0]
+        )
+        figures["create_segments_answered_s"] = round(float(created["answered_s"]), 1)
+        figures["create_segments_s"] = round(float(created["ready_s"]), 1)
+
+        started = time.perf_counter()
+        swept = upkeep.sweep_all(db)
+        figures["sweep_s"] = round(time.perf_counter() - started, 2)
+        figures["swept_segments"] = swept
+        started = time.perf_counter()
+        upkeep.sweep_due(db)
+        figures["incremental_sweep_ms"] = round((time.perf_counter() - started) * 1000, 1)
+
+        phases["with_segments"] = phase_figures(
+            asyncio.run(_ingest(base_url, installations, seconds, "c")), seconds
+        )
+        stop = threading.Event()
+        sweeps: list[float] = []
+
+        def sweep_loop() -> None:
+            while not stop.is_set():
+                began = time.perf_counter()
+                upkeep.sweep_all(db)
+                upkeep.sweep_due(db)
+                sweeps.append(time.perf_counter() - began)
+
+        sweeper = threading.Thread(target=sweep_loop)
+        sweeper.start()
+        try:
+            samples = asyncio.run(_ingest(base_url, installations, seconds, "d"))
+        finally:
+            stop.set()
+            sweeper.join()
+        phases["during_full_sweeps"] = phase_figures(samples, seconds)
+        figures["full_sweeps_during_load"] = len(sweeps)
+        figures["full_sweep_under_load_s"] = round(median_ms(sweeps) / 1000, 2)
+    base = phases["no_segments"]["requests_per_s"]
+    figures["ingest_ratio_with_segments"] = round(
+        phases["with_segments"]["requests_per_s"] / base, 3
+    )
+    figures["ingest_ratio_during_sweep"] = round(
+        phases["during_full_sweeps"]["requests_per_s"] / base, 3
+    )
+    figures["ingest_ratio_while_creating"] = round(
+        phases["creating_segments"]["requests_per_s"] / base, 3
+    )
+    figures["max_stall_ms"] = max(
+        phases["creating_segments"]["max_ms"], phases["during_full_sweeps"]["max_ms"]
+    )
+    figures["phases"] = phases
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database-url")
@@ -270,6 +432,7 @@ def main() -> None:
     parser.add_argument("--installations", type=int, default=150_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--segments", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=30, help="length of each load phase")
     args = parser.parse_args()
 
     url = fresh_database(args.database_url, "segments")
@@ -282,17 +445,19 @@ def main() -> None:
     count_ms, count = measure_count(db)
     print(f"count {count} in {count_ms} ms", file=sys.stderr)
 
-    with server(url, ADMIN_KEY) as (base_url, _pid):
+    # the default sweep interval: the upkeep also finishes builds a request left unfinished
+    with server(url, ADMIN_KEY, sweep_seconds=60) as (base_url, _pid):
         installation = "i0000001"
         without = single_event_latencies(base_url, installation, 200, "without")
-        started = time.perf_counter()
-        segment_ids = []
-        with db.write() as conn:
-            for i, rule in enumerate(saved_segment_rules(args.segments)):
-                segment_ids.append(service.create_segment(conn, f"s{i}", None, rule)["id"])
-        create_s = time.perf_counter() - started
+        segment_ids, _answered = create_over_http(base_url, saved_segment_rules(args.segments))
+        wait_until_ready(db)
         with_segments = single_event_latencies(base_url, installation, 200, "with")
         resolve_s, resolved = resolve_all(base_url, segment_ids[1])
+    with db.write() as conn:  # the upkeep phases create them again, under load
+        conn.execute(delete(segment_members))
+        conn.execute(delete(segment_due))
+        conn.execute(delete(segments))
+    upkeep_figures = upkeep_phases(db, url, args.segments, args.seconds, args.installations)
 
     result = {
         "backend": backend_of(url),
@@ -303,15 +468,16 @@ def main() -> None:
         "count_ms": count_ms,
         "count": count,
         "saved_segments": len(segment_ids),
-        "create_segments_s": round(create_s, 1),
         "single_event_ms_without_segments": median_ms(without),
         "single_event_ms_with_segments": median_ms(with_segments),
         "realtime_overhead_ms": round(median_ms(with_segments) - median_ms(without), 2),
         "resolve_50k_s": round(resolve_s, 2),
         "resolved_installations": resolved,
-    }
+        "seconds_per_phase": args.seconds,
+    } | upkeep_figures
     with db.write() as conn:  # leave the database as generated
         conn.execute(delete(segment_members))
+        conn.execute(delete(segment_due))
         conn.execute(delete(segments))
     db.engine.dispose()
     print(json.dumps(result))

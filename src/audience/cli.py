@@ -21,7 +21,7 @@ from audience.config import Settings, get_settings
 from audience.db import Database, make_engine, make_migration_engine
 from audience.migrate import upgrade
 from audience.observability import configure_logging
-from audience.segments.membership import sweep_all
+from audience.segments.upkeep import sweep_all
 from audience.worker import Worker, drain
 
 app = typer.Typer(help="Audience: self-hosted mobile audience profiling.", no_args_is_help=True)

@@ -226,6 +226,11 @@ segments = Table(
     Column("rule", Json, nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # "building" from a rule's save until its membership is complete, then "ready".
+    Column("status", String(16), nullable=False, server_default="ready"),
+    # When the whole segment must be re-evaluated because time passed (a ``within_last``
+    # window moved); NULL when per-person due times cover every time window.
+    Column("sweep_at", DateTime, nullable=True),
 )
 
 # Stored membership of saved segments, kept current by every write that can change it.
@@ -263,4 +268,17 @@ rate_limit_counters = Table(
     Column("window_start", BigInteger, nullable=False),
     Column("count", BigInteger, nullable=False),
     PrimaryKeyConstraint("key", "window_start"),
+)
+
+# The next time a person's membership of a segment can change by time alone (the oldest
+# event a ``within`` window counts leaves it): the incremental sweep re-evaluates only these.
+segment_due = Table(
+    "segment_due",
+    metadata,
+    Column("segment_id", String(36), nullable=False),
+    Column("person_id", String(36), nullable=False),
+    Column("due_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("segment_id", "person_id"),
+    Index("ix_segment_due_due_at", "due_at"),
+    Index("ix_segment_due_person_id", "person_id"),
 )

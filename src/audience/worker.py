@@ -29,7 +29,7 @@ from audience.clock import utcnow
 from audience.config import Settings
 from audience.db import Database
 from audience.outbox import OutboxItem
-from audience.segments.membership import sweep_all
+from audience.segments.upkeep import build_pending, sweep_due
 
 log = logging.getLogger("audience.worker")
 
@@ -59,8 +59,15 @@ HANDLERS: dict[str, Handler] = {}
 
 # Every periodic job.
 PERIODIC: tuple[PeriodicJob, ...] = (
-    # Time windows of segment rules move without any write (SPEC §8's periodic sweep).
-    PeriodicJob("segment-sweep", lambda s: s.segment_sweep_seconds, lambda db, _s: sweep_all(db)),
+    # Segment builds a request left unfinished (docs/decisions.md, Segments).
+    PeriodicJob(
+        "segment-builds",
+        lambda s: min(s.segment_sweep_seconds, 2.0),
+        lambda db, _s: build_pending(db),
+    ),
+    # Time windows of segment rules move without any write: only persons whose window edge
+    # passed are re-evaluated (the incremental sweep).
+    PeriodicJob("segment-sweep", lambda s: s.segment_sweep_seconds, lambda db, _s: sweep_due(db)),
 )
 
 

@@ -224,3 +224,31 @@ def test_resolve_validation(api: Api, loaded: datetime) -> None:
         "VALIDATION_ERROR",
         "platform",
     )
+
+
+def test_a_segment_answers_while_building(
+    api: Api, loaded: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save answers before the membership is built: size, count and resolve are right
+    already (a fresh evaluation); the member list waits with 409 SEGMENT_BUILDING."""
+    from audience.segments import service, upkeep
+
+    monkeypatch.setattr(service, "BUILD_IN_REQUEST_SECONDS", 0.0)
+    segment = create(api, BETA)
+    assert segment["status"] == "building" and segment["size"] == 2
+    url = f"/v1/segments/{segment['id']}"
+    assert api.client.get(f"{url}/count", headers=api.admin).json() == {"count": 2}
+    listed = api.client.get("/v1/segments", headers=api.admin).json()["items"]
+    assert [(s["status"], s["size"]) for s in listed] == [("building", 2)]
+    resolved = api.client.post(
+        "/v1/audiences/resolve", json={"segmentId": segment["id"]}, headers=api.admin
+    ).json()
+    assert sorted({row["personId"] for row in resolved["items"]}) == ["ann", "bob"]
+    assert_error(api.client.get(f"{url}/members", headers=api.admin), 409, "SEGMENT_BUILDING")
+    assert upkeep.build_pending(api.db).built == [segment["id"]]
+    ready = api.client.get(url, headers=api.admin).json()
+    assert ready["status"] == "ready" and ready["size"] == 2
+    assert member_ids(api, segment["id"]) == ["ann", "bob"]
+    monkeypatch.setattr(service, "BUILD_IN_REQUEST_SECONDS", 2.0)
+    changed = api.client.patch(url, json={"rule": {"tag": "vip"}}, headers=api.admin).json()
+    assert changed["status"] == "ready" and member_ids(api, segment["id"]) == ["ann"]

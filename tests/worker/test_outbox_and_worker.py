@@ -104,10 +104,10 @@ def test_a_lease_that_runs_out_gives_the_item_back(db: Database) -> None:
     """What happens when a worker dies holding an item: it is handled again (at least once)."""
     with db.write() as conn:
         outbox.enqueue(conn, "test.a", {"n": 1})
-    first = outbox.claim(db, ["test.a"], 10, lease_seconds=0.05)
+    first = outbox.claim(db, ["test.a"], 10, lease_seconds=1.5)
     assert [item.attempts for item in first] == [1]
     assert outbox.claim(db, ["test.a"], 10, lease_seconds=60) == []
-    time.sleep(0.1)
+    time.sleep(1.6)
     again = outbox.claim(db, ["test.a"], 10, lease_seconds=60)
     assert [(item.id, item.payload, item.attempts) for item in again] == [
         (first[0].id, {"n": 1}, 2)

@@ -132,6 +132,7 @@ def create_segment(writer: Writer, db: Db) -> RedirectResponse:
     created, error = attempt(db, work)
     if created is None:
         return back("/console/segments/new", error=error)
+    created = service.finish_saving(db, created["id"])
     return back(f"/console/segments/{created['id']}", f"Segment saved: {created['size']} members")
 
 
@@ -143,6 +144,7 @@ def update_segment(segment_id: str, writer: Writer, db: Db) -> RedirectResponse:
     )
     if updated is None:
         return back(f"/console/segments/{segment_id}/edit", error=error)
+    updated = service.finish_saving(db, segment_id)
     return back(f"/console/segments/{segment_id}", f"Segment saved: {updated['size']} members")
 
 
@@ -186,7 +188,7 @@ def segment_page(request: Request, segment_id: str, user: User, db: Db) -> Respo
         row = queries.find(conn, segment_id)
         if row is None:
             return render(request, "not_found.html", user, status=404, message="No such segment")
-        size = queries.member_count(conn, segment_id)
+        size = service.size_of(conn, row)
         members = [
             service.member_to_api(m) for m in queries.members(conn, segment_id, None, MEMBERS_SHOWN)
         ][:MEMBERS_SHOWN]

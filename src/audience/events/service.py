@@ -174,7 +174,8 @@ def store_batch(
     queries.insert_events(conn, rows)
     result.accepted = len(rows)
     if rows:
-        refresh_person(conn, person_id)
+        # Only segments counting events of these definitions can change.
+        refresh_person(conn, person_id, events={row["definition_id"] for row in rows})
     return result
 
 
@@ -274,7 +275,7 @@ def record_server_event(conn: Connection, person_id: str, raw: Any) -> tuple[Row
         event_id=event.event_id,
         properties=event.properties,
     )
-    refresh_person(conn, person_id, now)
+    refresh_person(conn, person_id, now, events={event.definition_id})
     row = queries.find_event(conn, new_id)
     assert row is not None
     return row, True

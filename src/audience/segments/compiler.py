@@ -6,6 +6,8 @@ Two shapes for event conditions, same meaning:
 - ``single``: a count for one person, for re-evaluating its segments after a write; the
   statement takes the person's profile ids (its own and those merged into it) as the bound
   list ``profile_ids`` and reads them through the per-person index.
+- ``subset``: the bulk shape restricted to the events of the bound ``profile_ids`` (a few
+  hundred persons and the ids merged into them), for re-checking a chunk of persons cheaply.
 Events are owned through ``person_aliases`` (a merged-away id's events belong to the survivor).
 """
 
@@ -53,7 +55,7 @@ from audience.tables import (
     persons,
 )
 
-Mode = Literal["bulk", "single"]
+Mode = Literal["bulk", "single", "subset"]
 # The bound parameter through which "single" statements receive the person's profile ids.
 PROFILE_IDS = "profile_ids"
 
@@ -280,6 +282,8 @@ class Compiler:
             )
             return holds(count, rule.count)
         owner = func.coalesce(person_aliases.c.person_id, events.c.person_id)
+        if self.mode == "subset":
+            filters.append(events.c.person_id.in_(bindparam(PROFILE_IDS, expanding=True)))
         grouped = (
             select(owner)
             .select_from(
@@ -297,3 +301,8 @@ class Compiler:
 def compile_rule(rule: Rule, now: datetime | None, mode: Mode = "bulk") -> ColumnElement[bool]:
     """The rule as a condition on ``persons``; ``now=None`` reads the clock at execution."""
     return Compiler(now, mode).person(rule)
+
+
+def event_filters(rule: EventCondition, now: datetime | None) -> list[Any]:
+    """The WHERE terms selecting the events an event condition counts."""
+    return Compiler(now, "bulk")._event_filters(rule)

@@ -1,18 +1,27 @@
-"""Stored segment membership: re-evaluated per person on every write that can change it, and
-in bulk by the periodic sweep (time windows move even when nothing is written)."""
+"""Stored segment membership, re-evaluated per person inside every write that can change it.
 
+Only the segments the write can affect are evaluated: an event of definition X cannot change
+a rule that counts no X event. The same statement reads the oldest event each ``within``
+window counts, so the person's due time (see ``windows``) stays exact. Whole-segment work
+(builds and sweeps) lives in ``upkeep``, outside the write lock.
+"""
+
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, select
 
 from audience.clock import utcnow
-from audience.db import Database, DriverStatement
+from audience.db import DriverStatement
 from audience.events.standard import SEGMENT_ENTERED, SEGMENT_LEFT, record_person_event
 from audience.observability import SEGMENT_EVALUATIONS
-from audience.segments import queries
-from audience.segments.compiler import compile_rule
+from audience.persons.queries import profile_ids
+from audience.segments import queries, upkeep_queries
+from audience.segments.compiler import PROFILE_IDS, compile_rule
 from audience.segments.rules import Rule, event_properties_used, parse_rule
+from audience.segments.windows import due_time, events_named, oldest_for_person, windows
 from audience.tables import persons, segments
 
 # A segment's version is its updated_at as the driver returns it (text on SQLite), only ever
@@ -20,11 +29,23 @@ from audience.tables import persons, segments
 Versions = tuple[tuple[str, Any], ...]
 # Parsed rules by segment id, valid while the segment's version is unchanged.
 _parsed: dict[str, tuple[Any, Rule]] = {}
-# One statement evaluating every saved segment for one person, per set of segment versions;
-# its time windows read the clock at execution, so it is built once and SQLAlchemy's
-# compiled-statement cache makes each run cheap.
-_person_statements: dict[Versions, tuple[list[str], Select]] = {}
 
+
+@dataclass(frozen=True)
+class PersonStatement:
+    """One statement evaluating some saved segments for one person: a flag per segment in
+    ``keys``, then the oldest counted event of each window of the ``windowed`` ones."""
+
+    keys: tuple[str, ...]
+    windowed: tuple[str, ...]
+    statement: Select
+
+
+# Built once per set of segment versions (and selection); time windows read the clock at
+# execution, so SQLAlchemy's compiled-statement cache makes each run cheap.
+_person_statements: dict[tuple[Versions, frozenset[str] | None], PersonStatement] = {}
+# Which segments events of these definitions can affect, per set of versions.
+_affected_by: dict[tuple[Versions, frozenset[str]], frozenset[str]] = {}
 
 # Every write path runs this, mostly to learn there is nothing to do: on the driver directly.
 _VERSIONS = DriverStatement("SELECT id, updated_at FROM segments ORDER BY id")
@@ -44,13 +65,23 @@ def _rules(conn: Connection, versions: Versions) -> dict[str, Rule]:
         definitions = queries.load_definitions(conn)
         query = select(segments.c.id, segments.c.rule)
         for row in conn.execute(query.where(segments.c.id.in_(stale))):
-            _parsed[row.id] = (version_of[row.id], parse_rule(row.rule, definitions))
-    return {sid: _parsed[sid][1] for sid, _at in versions}
+            if row.id in version_of:
+                _parsed[row.id] = (version_of[row.id], parse_rule(row.rule, definitions))
+    return {sid: _parsed[sid][1] for sid, _at in versions if sid in _parsed}
 
 
 def saved_rules(conn: Connection) -> dict[str, Rule]:
     """Every saved segment's parsed rule, parsing only segments changed since last time."""
     return _rules(conn, _versions(conn))
+
+
+def rule_of(conn: Connection, segment_id: str, version: Any, raw_rule: Any) -> Rule:
+    """One segment's parsed rule, from the cache when its version is known."""
+    cached = _parsed.get(segment_id)
+    if cached is None or cached[0] != version:
+        cached = (version, parse_rule(raw_rule, queries.load_definitions(conn)))
+        _parsed[segment_id] = cached
+    return cached[1]
 
 
 def segments_using(conn: Connection, event_id: str, properties: set[str]) -> dict[str, set[str]]:
@@ -64,19 +95,42 @@ def segments_using(conn: Connection, event_id: str, properties: set[str]) -> dic
     return found
 
 
-def _person_statement(conn: Connection, versions: Versions) -> tuple[list[str], Select]:
-    cached = _person_statements.get(versions)
+def _affected(conn: Connection, versions: Versions, event_ids: frozenset[str]) -> frozenset[str]:
+    key = (versions, event_ids)
+    found = _affected_by.get(key)
+    if found is None:
+        rules = _rules(conn, versions)
+        found = frozenset(sid for sid, rule in rules.items() if events_named(rule) & event_ids)
+        if len(_affected_by) > 256:
+            _affected_by.clear()
+        _affected_by[key] = found
+    return found
+
+
+def _person_statement(
+    conn: Connection, versions: Versions, selected: frozenset[str] | None
+) -> PersonStatement:
+    cached = _person_statements.get((versions, selected))
     if cached is None:
         rules = _rules(conn, versions)
-        conditions = {sid: compile_rule(rule, None, "single") for sid, rule in rules.items()}
+        keys = tuple(sid for sid in rules if selected is None or sid in selected)
+        windowed = tuple(sid for sid in keys if windows(rules[sid]))
+        columns: list[Any] = [
+            compile_rule(rules[sid], None, "single").label(f"c{i}") for i, sid in enumerate(keys)
+        ]
+        for sid in windowed:
+            columns += [oldest_for_person(window) for window in windows(rules[sid])]
+        statement = select(*(columns or [persons.c.id])).where(
+            persons.c.id == bindparam("person_id")
+        )
         if len(_person_statements) > 64:
             _person_statements.clear()
-        cached = queries.person_flags_statement(conditions)
-        _person_statements[versions] = cached
+        cached = PersonStatement(keys, windowed, statement)
+        _person_statements[(versions, selected)] = cached
     return cached
 
 
-def _record(
+def record_changes(
     conn: Connection, entered: dict[str, list[str]], left: dict[str, list[str]], now: datetime
 ) -> None:
     """Apply membership changes; events only for the rows this transaction really changed, so
@@ -89,44 +143,45 @@ def _record(
         record_person_event(conn, SEGMENT_LEFT, removed, now, {"segmentId": segment_id})
 
 
-def refresh_person(conn: Connection, person_id: str, now: datetime | None = None) -> None:
-    """Bring one person's stored memberships up to date, inside the caller's transaction."""
+def refresh_person(
+    conn: Connection,
+    person_id: str,
+    now: datetime | None = None,
+    events: Collection[str] | None = None,
+) -> None:
+    """Bring one person's stored memberships up to date, inside the caller's transaction.
+
+    ``events``: when the write only added events of these definitions, only the segments
+    counting such events are evaluated (None: anything may have changed)."""
     versions = _versions(conn)
     if not versions:
         return  # deleting a segment deletes its memberships, so there are none to leave
+    selected = None if events is None else _affected(conn, versions, frozenset(events))
+    if selected is not None and not selected:
+        return
     now = now or utcnow()
     # Serialise concurrent refreshes of one person (PostgreSQL; SQLite writers are serial).
     conn.execute(_LOCK_PERSON, {"person_id": person_id})
-    current = queries.memberships_of(conn, person_id)
-    keys, statement = _person_statement(conn, versions)
-    SEGMENT_EVALUATIONS.labels("person").inc(len(keys))
-    matches = queries.run_person_flags(conn, keys, statement, person_id)
-    _record(
+    plan = _person_statement(conn, versions, selected)
+    SEGMENT_EVALUATIONS.labels("person").inc(len(plan.keys))
+    params = {"person_id": person_id, PROFILE_IDS: profile_ids(conn, person_id)}
+    row = conn.execute(plan.statement, params).first()
+    if row is None:
+        return
+    matches = {sid for sid, value in zip(plan.keys, row, strict=False) if value}
+    current = queries.memberships_of(conn, person_id) & set(plan.keys)
+    record_changes(
         conn,
         {sid: [person_id] for sid in sorted(matches - current)},
         {sid: [person_id] for sid in sorted(current - matches)},
         now,
     )
-
-
-def sweep_segment(
-    conn: Connection, segment_id: str, rule: Rule, now: datetime | None = None
-) -> None:
-    """Re-evaluate one segment for everybody and store the difference."""
-    now = now or utcnow()
-    condition = compile_rule(rule, now, "bulk")
-    SEGMENT_EVALUATIONS.labels("sweep").inc()
-    entered = queries.entering(conn, segment_id, condition)
-    left = queries.leaving(conn, segment_id, condition)
-    _record(conn, {segment_id: entered} if entered else {}, {segment_id: left} if left else {}, now)
-
-
-def sweep_all(db: Database) -> int:
-    """Re-evaluate every saved segment, one transaction each; answers how many were swept."""
-    with db.read() as conn:
-        rules = saved_rules(conn)
-    for segment_id, rule in rules.items():
-        with db.write() as conn:
-            if queries.find(conn, segment_id) is not None:
-                sweep_segment(conn, segment_id, rule)
-    return len(rules)
+    if plan.windowed:
+        rules = _rules(conn, versions)
+        oldest = list(row[len(plan.keys) :])
+        due: dict[str, datetime | None] = {}
+        for sid in plan.windowed:
+            count = len(windows(rules[sid]))
+            due[sid] = due_time(rules[sid], oldest[:count])
+            oldest = oldest[count:]
+        upkeep_queries.replace_person_due(conn, person_id, due)

@@ -27,6 +27,7 @@ from audience.tables import (
     event_definitions,
     installations,
     persons,
+    segment_due,
     segment_members,
     segments,
 )
@@ -57,6 +58,7 @@ def update_segment(conn: Connection, segment_id: str, **values: object) -> None:
 
 def delete_segment(conn: Connection, segment_id: str) -> None:
     conn.execute(delete(segment_members).where(segment_members.c.segment_id == segment_id))
+    conn.execute(delete(segment_due).where(segment_due.c.segment_id == segment_id))
     conn.execute(delete(segments).where(segments.c.id == segment_id))
 
 
@@ -137,6 +139,7 @@ def remove_members(conn: Connection, segment_id: str, person_ids: list[str]) -> 
 def forget_person(conn: Connection, person_id: str) -> None:
     """Drop a person's memberships without events (the person is gone or merged away)."""
     conn.execute(delete(segment_members).where(segment_members.c.person_id == person_id))
+    conn.execute(delete(segment_due).where(segment_due.c.person_id == person_id))
 
 
 def count_matching(conn: Connection, condition: ColumnElement[bool]) -> int:

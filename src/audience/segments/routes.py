@@ -52,7 +52,8 @@ class ResolveRequest(ApiModel):
 @router.post("/v1/segments", status_code=201)
 def create_segment(body: SegmentCreate, _key: WriteKey, db: Db) -> dict[str, Any]:
     with db.write() as conn:
-        return service.create_segment(conn, body.name, body.description, body.rule)
+        saved = service.create_segment(conn, body.name, body.description, body.rule)
+    return service.finish_saving(db, saved["id"])
 
 
 @router.get("/v1/segments")
@@ -62,8 +63,12 @@ def list_segments(
     after = decode_after(cursor)
     with db.read() as conn:
         rows = queries.list_segments(conn, after, limit)
+        sizes = {row.id: service.size_of(conn, row) for row in rows if row.status == "building"}
     return page(
-        rows, limit, lambda row: [row.id], lambda row: service.segment_to_api(row, row.size)
+        rows,
+        limit,
+        lambda row: [row.id],
+        lambda row: service.segment_to_api(row, sizes.get(row.id, row.size)),
     )
 
 
@@ -77,7 +82,7 @@ def preview_segment(body: RuleBody, _key: ReadKey, db: Db) -> dict[str, Any]:
 def read_segment(segment_id: str, _key: ReadKey, db: Db) -> dict[str, Any]:
     with db.read() as conn:
         row = service.get_segment(conn, segment_id)
-        return service.segment_to_api(row, queries.member_count(conn, segment_id))
+        return service.segment_to_api(row, service.size_of(conn, row))
 
 
 @router.patch("/v1/segments/{segment_id}")
@@ -87,13 +92,15 @@ def update_segment(segment_id: str, body: SegmentUpdate, _key: WriteKey, db: Db)
         if field in changes and changes[field] is None:
             raise validation_error(f"{field} cannot be null", field)
     with db.write() as conn:
-        return service.update_segment(conn, segment_id, changes)
+        service.update_segment(conn, segment_id, changes)
+    return service.finish_saving(db, segment_id)
 
 
 @router.put("/v1/segments/{segment_id}")
 def replace_segment(segment_id: str, body: SegmentCreate, _key: WriteKey, db: Db) -> dict[str, Any]:
     with db.write() as conn:
-        return service.update_segment(conn, segment_id, body.model_dump())
+        service.update_segment(conn, segment_id, body.model_dump())
+    return service.finish_saving(db, segment_id)
 
 
 @router.delete("/v1/segments/{segment_id}", status_code=204)
@@ -107,8 +114,7 @@ def delete_segment(segment_id: str, _key: WriteKey, db: Db) -> Response:
 @router.get("/v1/segments/{segment_id}/count")
 def count_segment(segment_id: str, _key: ReadKey, db: Db) -> dict[str, int]:
     with db.read() as conn:
-        service.get_segment(conn, segment_id)
-        return {"count": queries.member_count(conn, segment_id)}
+        return {"count": service.size_of(conn, service.get_segment(conn, segment_id))}
 
 
 @router.get("/v1/segments/{segment_id}/members")
@@ -117,7 +123,7 @@ def segment_members(
 ) -> dict[str, Any]:
     after = decode_after(cursor)
     with db.read() as conn:
-        service.get_segment(conn, segment_id)
+        service.refuse_building(service.get_segment(conn, segment_id))
         rows = queries.members(conn, segment_id, after, limit)
     return page(rows, limit, lambda row: [row.id], service.member_to_api)
 

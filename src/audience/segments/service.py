@@ -1,19 +1,29 @@
-"""Segment rules: validate on save, evaluate in full on save, preview, resolve audiences."""
+"""Segment rules: validate on save, build the membership after it, preview, resolve audiences.
+
+Saving a rule only stores it, as "building" (short: it holds the write lock); the membership
+is then built outside that lock (``upkeep.build_segment``), in the request for up to
+``BUILD_IN_REQUEST_SECONDS``, else by the background worker (``upkeep.build_pending``).
+While a segment builds, its size, count and resolve answer from a fresh evaluation of the
+rule (what the membership will be); its member list answers 409 ``SEGMENT_BUILDING``.
+"""
 
 from typing import Any
 
 from sqlalchemy import Connection, Row
 
 from audience.clock import isoformat, utcnow
+from audience.db import Database
 from audience.errors import ApiError
 from audience.ids import new_id
 from audience.observability import SEGMENT_EVALUATIONS
-from audience.segments import membership, queries
+from audience.segments import queries, upkeep
 from audience.segments.compiler import compile_rule
 from audience.segments.cost import check_cost
 from audience.segments.rules import Rule, parse_rule
 
 SAMPLE_SIZE = 20
+# How long a save waits for its membership before answering with "status": "building".
+BUILD_IN_REQUEST_SECONDS = 2.0
 
 
 def person_summary(row: Row) -> dict[str, Any]:
@@ -47,6 +57,7 @@ def segment_to_api(row: Row, size: int | None = None) -> dict[str, Any]:
         "name": row.name,
         "description": row.description,
         "rule": row.rule,
+        "status": row.status,
         "createdAt": isoformat(row.created_at),
         "updatedAt": isoformat(row.updated_at),
     }
@@ -67,10 +78,28 @@ def get_segment(conn: Connection, segment_id: str) -> Row:
     return row
 
 
+def size_of(conn: Connection, row: Row) -> int:
+    """The stored member count; while building, a fresh count of the rule's matches."""
+    if row.status == upkeep.BUILDING:
+        return queries.count_matching(conn, compile_rule(parse(conn, row.rule), utcnow()))
+    return queries.member_count(conn, row.id)
+
+
+def refuse_building(row: Row) -> None:
+    if row.status == upkeep.BUILDING:
+        raise ApiError(
+            409,
+            "SEGMENT_BUILDING",
+            f"Segment '{row.id}' is still building its membership; its count and resolve "
+            "already answer, its member list once it is ready",
+        )
+
+
 def create_segment(
     conn: Connection, name: str, description: str | None, raw_rule: Any
 ) -> dict[str, Any]:
-    rule = parse(conn, raw_rule)
+    """Store a new segment as "building"; ``finish_saving`` builds it after the commit."""
+    parse(conn, raw_rule)
     now = utcnow()
     segment_id = new_id()
     queries.insert_segment(
@@ -81,19 +110,32 @@ def create_segment(
         rule=raw_rule,
         created_at=now,
         updated_at=now,
+        status=upkeep.BUILDING,
     )
-    membership.sweep_segment(conn, segment_id, rule, now)
-    return segment_to_api(get_segment(conn, segment_id), queries.member_count(conn, segment_id))
+    return segment_to_api(get_segment(conn, segment_id))
 
 
 def update_segment(conn: Connection, segment_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-    get_segment(conn, segment_id)
-    rule = parse(conn, changes["rule"]) if "rule" in changes else None
-    now = utcnow()
-    queries.update_segment(conn, segment_id, **changes, updated_at=now)
-    if rule is not None:
-        membership.sweep_segment(conn, segment_id, rule, now)
-    return segment_to_api(get_segment(conn, segment_id), queries.member_count(conn, segment_id))
+    """Store the changes; a changed rule makes the segment "building" again (see
+    ``finish_saving``)."""
+    current = get_segment(conn, segment_id)
+    if "rule" in changes:
+        parse(conn, changes["rule"])
+        if changes["rule"] != current.rule:
+            changes = changes | {"status": upkeep.BUILDING}
+    queries.update_segment(conn, segment_id, **changes, updated_at=utcnow())
+    return segment_to_api(get_segment(conn, segment_id))
+
+
+def finish_saving(db: Database, segment_id: str) -> dict[str, Any]:
+    """After a save's commit: build the membership (for a while), answer the segment."""
+    with db.read() as conn:
+        building = get_segment(conn, segment_id).status == upkeep.BUILDING
+    if building:
+        upkeep.build_segment(db, segment_id, BUILD_IN_REQUEST_SECONDS)
+    with db.read() as conn:
+        row = get_segment(conn, segment_id)
+        return segment_to_api(row, size_of(conn, row))
 
 
 def preview(conn: Connection, raw_rule: Any) -> dict[str, Any]:
@@ -113,7 +155,10 @@ def resolve(
     segment_id = request.get("segment_id")
     condition = None
     if segment_id is not None:
-        get_segment(conn, segment_id)
+        row = get_segment(conn, segment_id)
+        if row.status == upkeep.BUILDING:  # its members are not all stored yet
+            condition = compile_rule(parse(conn, row.rule), utcnow())
+            segment_id = None
     else:
         condition = compile_rule(parse(conn, request["rule"]), utcnow())
     return queries.resolve_installations(
