@@ -21,6 +21,7 @@ from audience.events.routes import events_router
 from audience.installations.routes import router as installations_router
 from audience.limits import InputGuard
 from audience.observability import RequestObserver, configure_logging, metrics_response
+from audience.persons.merge_routes import router as merges_router
 from audience.persons.mobile_routes import router as mobile_persons_router
 from audience.persons.routes import router as persons_router
 from audience.segments.routes import router as segments_router
@@ -32,6 +33,7 @@ ROUTERS = (
     api_keys_router,
     attribute_definitions_router,
     installations_router,
+    merges_router,
     persons_router,
     mobile_persons_router,
     event_definitions_router,

@@ -199,11 +199,18 @@ def update_person(conn: Connection, row: Row, fields: dict[str, Any], audit: Aud
     return get_person(conn, row.id)
 
 
+def erase_merge_journal(conn: Connection, ids: list[str]) -> None:
+    from audience.persons.merge_journal import erase_for  # the journal reads this module
+
+    erase_for(conn, ids)
+
+
 def delete_person(conn: Connection, row: Row, audit: Audit) -> None:
     """R10: everything about the person goes; the audit keeps only that it was deleted."""
     ids = queries.profile_ids(conn, row.id)
     for person_id in ids:
         forget_person(conn, person_id)
+    erase_merge_journal(conn, ids)
     queries.erase_person(conn, row.id, ids, audit.at)
     audit.record(row.id, "deleted", None, None)
     audit.flush(conn)
