@@ -21,6 +21,7 @@ from audience.events.routes import events_router
 from audience.installations.routes import router as installations_router
 from audience.limits import InputGuard
 from audience.observability import RequestObserver, configure_logging, metrics_response
+from audience.persons import guardrails
 from audience.persons.merge_routes import router as merges_router
 from audience.persons.mobile_routes import router as mobile_persons_router
 from audience.persons.routes import router as persons_router
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         "segments. See SPEC.md for the contract.",
     )
     app.state.settings = settings
+    guardrails.configure(settings)
     app.state.db = database
     install_error_handlers(app)
     for router in ROUTERS:

@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     # Mixed into console session signatures; changing it signs everybody out of the console.
     console_secret: str = ""
     console_session_hours: float = 12
+    # Identity values that name nobody (SDK placeholders); comma-separated, any case.
+    blocked_identities: str = "null,undefined,none,anonymous,unknown,0,-1"
+    # Personalizing one more device than this evicts the person's least recently seen one.
+    max_installations_per_person: int = 50
 
 
 @lru_cache(maxsize=1)

@@ -18,6 +18,7 @@ from audience.errors import ApiError
 from audience.installations import service as installations
 from audience.persons import service
 from audience.persons.audit import Audit, installation_source
+from audience.persons.guardrails import record_refusal
 from audience.persons.personalize import depersonalize, personalize, require_identity
 from audience.persons.routes import write_identities
 from audience.persons.schemas import PersonalizeRequest, PersonUpdate, PrimaryDevice
@@ -63,7 +64,32 @@ def personalize_installation(
     set_device_as_primary: Annotated[bool, Query(alias="setDeviceAsPrimary")] = False,
 ) -> dict[str, Any]:
     with db.read() as conn:
-        installations.get_app_installation(conn, app, push_registration_id)
+        person_id = installations.get_app_installation(conn, app, push_registration_id).person_id
+    try:
+        return _personalize(
+            push_registration_id,
+            body,
+            app,
+            db,
+            user_token,
+            force_depersonalize,
+            set_device_as_primary,
+        )
+    except ApiError as error:
+        if 400 <= error.status < 500:
+            record_refusal(db, person_id, _audit(push_registration_id), error)
+        raise
+
+
+def _personalize(
+    push_registration_id: str,
+    body: PersonalizeRequest,
+    app: AppPrincipal,
+    db: Database,
+    user_token: str | None,
+    force_depersonalize: bool,
+    set_device_as_primary: bool,
+) -> dict[str, Any]:
     identity = service.read_identity(body.user_identity.sent(), "userIdentity.")
     require_identity(identity)  # before the user token: a 400 names the bad request first
     verify_user_token(db, app, user_token, identity.external_user_id)

@@ -17,6 +17,7 @@ from audience.installations import queries as installation_queries
 from audience.installations.service import get_installation, update_installation
 from audience.persons import queries
 from audience.persons.audit import Audit
+from audience.persons.guardrails import installations_over_cap
 from audience.persons.identities import Identity
 from audience.persons.merges import merge_into
 from audience.persons.service import apply_changes, get_person, identity_taken
@@ -87,6 +88,9 @@ def personalize(
             get_installation(conn, installation.push_registration_id),
             {"is_primary_device": True},
         )
+    for device in installations_over_cap(conn, person.id, installation.push_registration_id):
+        audit.record(person.id, "installationEvicted", device.push_registration_id, None)
+        depersonalize(conn, device, device.application_code, audit)
     if not already_linked:
         audit.record(person.id, "installations", None, installation.push_registration_id)
         record_standard_event(

@@ -13,6 +13,7 @@ from audience.installations import queries as installation_queries
 from audience.installations.service import installation_summary, installation_to_api
 from audience.persons import queries
 from audience.persons.audit import Audit, change_to_api
+from audience.persons.guardrails import check_not_blocked
 from audience.persons.identities import (
     Identity,
     check_external_user_id,
@@ -73,6 +74,7 @@ def person_to_api(conn: Connection, row: Row) -> dict[str, Any]:
 
 def read_identity(fields: dict[str, Any], prefix: str = "") -> Identity:
     """Normalise the identity fields present in ``fields`` (absent ones stay None/empty)."""
+    check_not_blocked(fields, prefix)
     ext = fields.get("external_user_id")
     return Identity(
         external_user_id=check_external_user_id(ext, f"{prefix}externalUserId")
