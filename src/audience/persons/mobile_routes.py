@@ -19,6 +19,7 @@ from audience.installations import service as installations
 from audience.persons import service
 from audience.persons.audit import Audit, installation_source
 from audience.persons.guardrails import record_refusal
+from audience.persons.ordering import update_person_in_order
 from audience.persons.personalize import depersonalize, personalize, require_identity
 from audience.persons.routes import write_identities
 from audience.persons.schemas import PersonalizeRequest, PersonUpdate, PrimaryDevice
@@ -139,8 +140,7 @@ def update_own_person(
     def work(conn: Connection) -> dict[str, Any]:
         caller = installations.get_app_installation(conn, app, push_registration_id, True)
         row = service.get_person(conn, caller.person_id, for_update=True)
-        row = service.update_person(conn, row, fields, _audit(push_registration_id))
-        return service.person_to_api(conn, row)
+        return update_person_in_order(conn, row, fields, _audit(push_registration_id))
 
     return write_identities(db, work)
 
