@@ -25,6 +25,7 @@ from audience.persons import guardrails
 from audience.persons.merge_routes import router as merges_router
 from audience.persons.mobile_routes import router as mobile_persons_router
 from audience.persons.routes import router as persons_router
+from audience.segments.explain_routes import router as explain_router
 from audience.segments.routes import router as segments_router
 from audience.segments.sweeper import periodic_sweep
 
@@ -38,6 +39,7 @@ ROUTERS = (
     persons_router,
     mobile_persons_router,
     event_definitions_router,
+    explain_router,
     segments_router,
 )
 
