@@ -2,8 +2,10 @@
 
 For anonymous persons holding 10 and 10,000 events, time the personalize call that merges
 them into an existing identified person, through the HTTP API of a real server. A merge only
-re-points ids (events stay where they are), so both sizes should cost the same.
-Last line: one JSON object with {"backend", "merge_ms_10", "merge_ms_10000", "ratio", ...}.
+re-points ids (events stay where they are), so both sizes should cost the same. Then each
+merge is undone (SPEC §14), which gives the events back by dropping the alias: the same again.
+Last line: one JSON object with {"backend", "merge_ms_10", "merge_ms_10000", "ratio",
+"undo_ms_10", "undo_ms_10000", "undo_ratio", ...}.
 ``python benchmarks/merge.py [--database-url URL] [--repeats N]``
 """
 
@@ -83,12 +85,28 @@ def time_merges(
     return samples[2:]  # the first two warm up
 
 
+def time_undos(client: httpx.Client, prepared: list[tuple[str, str, str]]) -> list[float]:
+    """Undo the merge of each prepared person (its anonymous device profile comes back)."""
+    samples = []
+    for owner_id, registration_id, _user in prepared:
+        merges = client.get(f"/v1/persons/{owner_id}/merges").json()["items"]
+        started = time.perf_counter()
+        response = client.post(f"/v1/merges/{merges[0]['mergeId']}/undo")
+        samples.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.text
+        restored = response.json()["restored"]
+        assert [i["pushRegistrationId"] for i in restored["installations"]] == [registration_id]
+    return samples[2:]  # the first two warm up
+
+
 def checkpoint(db: Database) -> None:
-    """Fold the bulk loads into the SQLite file before timing, so no timed request pays for
-    checkpointing the setup's write-ahead log."""
-    if db.is_sqlite:
-        with db.engine.connect() as conn:
+    """Fold the bulk loads into the SQLite file (or have PostgreSQL vacuum and analyze them)
+    before timing, so no timed request pays for the setup's housekeeping."""
+    with db.engine.connect() as conn:
+        if db.is_sqlite:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
 
 
 def main() -> None:
@@ -114,6 +132,8 @@ def main() -> None:
             checkpoint(db)
             small = time_merges(client, code, small_set)
             large = time_merges(client, code, large_set)
+            small_undo = time_undos(client, small_set)
+            large_undo = time_undos(client, large_set)
     db.engine.dispose()
     result = {
         "backend": backend_of(url),
@@ -121,6 +141,9 @@ def main() -> None:
         "merge_ms_10": median_ms(small),
         "merge_ms_10000": median_ms(large),
         "ratio": round(median_ms(large) / median_ms(small), 2),
+        "undo_ms_10": median_ms(small_undo),
+        "undo_ms_10000": median_ms(large_undo),
+        "undo_ratio": round(median_ms(large_undo) / median_ms(small_undo), 2),
     }
     print(json.dumps(result))
 

@@ -22,10 +22,13 @@ from audience.events.routes import events_router
 from audience.installations.routes import router as installations_router
 from audience.limits import InputGuard
 from audience.observability import RequestObserver, configure_logging, metrics_response
+from audience.persons import guardrails
+from audience.persons.merge_routes import router as merges_router
 from audience.persons.mobile_routes import router as mobile_persons_router
 from audience.persons.routes import router as persons_router
 from audience.query_budget import install as install_query_budget
 from audience.query_params import KnownQueryParameters
+from audience.segments.explain_routes import router as explain_router
 from audience.segments.routes import router as segments_router
 from audience.worker import embedded_worker
 
@@ -35,9 +38,11 @@ ROUTERS = (
     api_keys_router,
     attribute_definitions_router,
     installations_router,
+    merges_router,
     persons_router,
     mobile_persons_router,
     event_definitions_router,
+    explain_router,
     segments_router,
 )
 
@@ -63,6 +68,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         "segments. See SPEC.md for the contract.",
     )
     app.state.settings = settings
+    guardrails.configure(settings)
     app.state.db = database
     install_error_handlers(app)
     install_query_budget(app)

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     rate_limit_requests_per_minute: int = 100_000
     # Time budget of one SQL statement; past it the request answers 503 QUERY_TIMEOUT.
     statement_timeout_seconds: float = 30
+    # Identity values that name nobody (SDK placeholders); comma-separated, any case.
+    blocked_identities: str = "null,undefined,none,anonymous,unknown,0,-1"
+    # Personalizing one more device than this evicts the person's least recently seen one.
+    max_installations_per_person: int = 50
 
 
 @lru_cache(maxsize=1)

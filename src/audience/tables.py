@@ -282,3 +282,24 @@ segment_due = Table(
     Index("ix_segment_due_due_at", "due_at"),
     Index("ix_segment_due_person_id", "person_id"),
 )
+
+# The merge journal (SPEC §14): what the merged person held when it was merged (``snapshot``)
+# and what the merge gave the survivor (``given``), so the merge can be undone. ``inherited``
+# lists the merges into the merged person that were active then: their data is not its own.
+person_merges = Table(
+    "person_merges",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("merge_id", String(36), nullable=False, unique=True),
+    Column("survivor_id", String(36), nullable=False),
+    Column("merged_person_id", String(36), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("source", String(300), nullable=False),
+    Column("snapshot", Json, nullable=False),
+    Column("given", Json, nullable=False),
+    Column("inherited", Json, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("undone_at", DateTime, nullable=True),
+    Index("ix_person_merges_survivor_id", "survivor_id"),
+    Index("ix_person_merges_merged_person_id", "merged_person_id"),
+)

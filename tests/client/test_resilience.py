@@ -195,3 +195,23 @@ def test_many_clients_share_one_connection_pool(
     assert len(admin.person_installations(person["id"])) == 6
     ids = stored_event_ids(admin, person["id"])
     assert len(ids) == 180 and len(set(ids)) == 180
+
+
+def test_queued_person_updates_carry_as_of(
+    server: str, app_code: str, admin: AdminClient, tmp_path: Path
+) -> None:
+    def person_patch(request: httpx.Request) -> bool:
+        return request.method == "PATCH" and request.url.path.endswith("/person")
+
+    flaky = FlakyTransport(["down"] * 4, person_patch)
+    with httpx.Client(transport=flaky) as http:
+        client = mobile(server, app_code, tmp_path, http=http)
+        person = client.personalize({"externalUserId": "queued"})
+        client.queue_user_update({"firstName": "Offline", "lastName": "Lee"})
+        assert client.queued_user_updates == 1  # the server could not be reached
+        admin.update_person(person["id"], firstName="Newer")  # changed later, on the server
+        client.flush()
+        assert client.queued_user_updates == 0
+        client.close()
+    stored = admin.person(person["id"])
+    assert stored["firstName"] == "Newer" and stored["lastName"] == "Lee"

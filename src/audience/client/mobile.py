@@ -47,6 +47,7 @@ _IDENTITY = "identity"
 _USER = "user"
 _PENDING = "pendingDepersonalize"
 _LAST_LAUNCH = "lastLaunchAt"
+_USER_UPDATES = "queuedUserUpdates"
 
 
 class DepersonalizeResult(StrEnum):
@@ -325,6 +326,37 @@ class MobileClient:
         self._store_user(person)
         return person
 
+    def queue_user_update(self, fields: dict[str, Any]) -> None:
+        """Keep a person update durably, stamped with the time it was made (``asOf``), and
+        send it with the event queue: the server keeps any field changed after that time."""
+        self._check_not_pending()
+        with self._state_lock:
+            queued = self._storage.get(_USER_UPDATES) or []
+            queued.append({"fields": fields, "asOf": isoformat(datetime.now(UTC))})
+            self._storage.update({_USER_UPDATES: queued})
+        self._try_flush_events()
+
+    @property
+    def queued_user_updates(self) -> int:
+        return len(self._storage.get(_USER_UPDATES) or [])
+
+    def _send_user_updates(self) -> None:
+        """Send queued person updates in order; one the server refuses (4xx) is dropped so
+        it cannot block the others. The caller holds ``_flush_lock``."""
+        while queued := self._storage.get(_USER_UPDATES):
+            update = queued[0]
+            body = {**update["fields"], "asOf": update["asOf"]}
+            try:
+                person = self._mobile("PATCH", "/person", json=body, user=True)
+                self._store_user({k: v for k, v in person.items() if k != "ignoredFields"})
+            except AudienceError as exc:
+                if exc.status is None or not 400 <= exc.status < 500:
+                    raise
+                logger.warning("queued person update dropped by the server: %s", exc)
+            with self._state_lock:
+                left = (self._storage.get(_USER_UPDATES) or [])[1:]
+                self._storage.update({_USER_UPDATES: left or None})
+
     def depersonalize(self) -> DepersonalizeResult:
         """Log out: local user data goes at once; the server call is retried until confirmed."""
         with self._state_lock:
@@ -423,7 +455,9 @@ class MobileClient:
             logger.warning("event queue not sent: %s", exc)
 
     def _send_queued(self) -> None:
-        """Send the queue in batches; the caller holds ``_flush_lock``."""
+        """Send queued person updates, then the event queue in batches; the caller holds
+        ``_flush_lock``."""
+        self._send_user_updates()
         size = self._batch_size
         while batch := self._storage.peek(size):
             events = [event for _, event in batch]

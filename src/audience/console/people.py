@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from audience.attributes import queries as attribute_queries
 from audience.auth.dependencies import Db
 from audience.clock import utcnow
-from audience.console import forms
+from audience.console import forms, identity
 from audience.console import queries as console_queries
 from audience.console.pages import User, Writer, attempt, back, render
 from audience.errors import ApiError
@@ -152,6 +152,8 @@ def person_page(
         ]
         per_day = console_queries.events_per_day(conn, start, ids)
         changes = [change_to_api(c) for c in queries.list_changes(conn, ids, None, AUDIT_SIZE)]
+        merges = identity.merge_history(conn, ids)
+        segment_list = identity.segment_verdicts(conn, row)
         event_names = sorted(STANDARD_EVENTS) + [
             d.id for d in event_queries.list_definitions(conn, None, None, 500)
         ]
@@ -178,6 +180,8 @@ def person_page(
         filters=filters,
         event_names=event_names,
         changes=changes,
+        merges=merges,
+        segments=segment_list,
         chart_data={"days": days, "series": {"Events": [per_day.get(day, 0) for day in days]}},
     )
 

@@ -19,6 +19,8 @@ from audience.errors import ApiError
 from audience.installations import service as installations
 from audience.persons import protection, service
 from audience.persons.audit import Audit, installation_source
+from audience.persons.guardrails import record_refusal
+from audience.persons.ordering import update_person_in_order
 from audience.persons.personalize import depersonalize, personalize, require_identity
 from audience.persons.routes import write_identities
 from audience.persons.schemas import PersonalizeRequest, PersonUpdate, PrimaryDevice
@@ -87,7 +89,32 @@ def personalize_installation(
     set_device_as_primary: Annotated[bool, Query(alias="setDeviceAsPrimary")] = False,
 ) -> dict[str, Any]:
     with db.read() as conn:
-        installations.get_app_installation(conn, app, push_registration_id)
+        person_id = installations.get_app_installation(conn, app, push_registration_id).person_id
+    try:
+        return _personalize(
+            push_registration_id,
+            body,
+            app,
+            db,
+            user_token,
+            force_depersonalize,
+            set_device_as_primary,
+        )
+    except ApiError as error:
+        if 400 <= error.status < 500:
+            record_refusal(db, person_id, _audit(push_registration_id), error)
+        raise
+
+
+def _personalize(
+    push_registration_id: str,
+    body: PersonalizeRequest,
+    app: AppPrincipal,
+    db: Database,
+    user_token: str | None,
+    force_depersonalize: bool,
+    set_device_as_primary: bool,
+) -> dict[str, Any]:
     identity = service.read_identity(body.user_identity.sent(), "userIdentity.")
     require_identity(identity)  # before the user token: a 400 names the bad request first
     user = _user(db, app, user_token)
@@ -149,8 +176,13 @@ def update_own_person(
     def work(conn: Connection) -> dict[str, Any]:
         row = _own_person(conn, app, push_registration_id, lock=True)
         protection.check_access(conn, app, user, row)
-        row = service.update_person(conn, row, fields, _audit(push_registration_id))
-        return _mobile_person(conn, app, row)
+        return update_person_in_order(
+            conn,
+            row,
+            fields,
+            _audit(push_registration_id),
+            render=lambda updated: _mobile_person(conn, app, updated),
+        )
 
     return write_identities(db, work)
 

@@ -1,4 +1,4 @@
-"""Personalize (R2), depersonalize (R3) and the merge of an anonymous person into another.
+"""Personalize (R2) and depersonalize (R3); the merge itself lives in ``persons.merges``.
 
 Every function here runs inside the caller's single write transaction. On PostgreSQL a
 concurrent request may win a unique identity first; the caller then retries the whole unit
@@ -18,16 +18,11 @@ from audience.installations import queries as installation_queries
 from audience.installations.service import get_installation, update_installation
 from audience.persons import queries
 from audience.persons.audit import Audit
+from audience.persons.guardrails import installations_over_cap
 from audience.persons.identities import Identity
-from audience.persons.service import (
-    STANDARD_FIELDS,
-    apply_changes,
-    apply_tags,
-    get_person,
-    identity_taken,
-)
+from audience.persons.merges import merge_into
+from audience.persons.service import apply_changes, get_person, identity_taken
 from audience.segments.membership import refresh_person
-from audience.segments.queries import forget_person
 
 
 def require_identity(identity: Identity) -> None:
@@ -102,6 +97,9 @@ def personalize(
             get_installation(conn, installation.push_registration_id),
             {"is_primary_device": True},
         )
+    for device in installations_over_cap(conn, person.id, installation.push_registration_id):
+        audit.record(person.id, "installationEvicted", device.push_registration_id, None)
+        depersonalize(conn, device, device.application_code, audit)
     if not already_linked:
         audit.record(person.id, "installations", None, installation.push_registration_id)
         record_standard_event(
@@ -133,31 +131,6 @@ def _add_identity(conn: Connection, person: Row, identity: Identity, audit: Audi
             # Every owner of X was found at the start, so a conflict now can only be a
             # concurrent request claiming a value since: run again and see the winner.
             raise ConcurrentChange from exc
-
-
-def merge_into(conn: Connection, anonymous: Row, survivor: Row, audit: Audit) -> None:
-    """Merge ``anonymous`` into ``survivor`` (R2.4): its devices move, the attributes and tags
-    the survivor lacks are copied (the survivor wins on conflict), and its id becomes an alias
-    of the survivor. Its events stay where they are and are read through the alias, so the
-    cost does not depend on how long its history is."""
-    values: dict[str, Any] = {}
-    for name in STANDARD_FIELDS:
-        if getattr(survivor, name) is None and getattr(anonymous, name) is not None:
-            values[name] = getattr(anonymous, name)
-    custom = dict(anonymous.custom_attributes or {}) | dict(survivor.custom_attributes or {})
-    if custom != (survivor.custom_attributes or {}):
-        values["custom_attributes"] = custom
-    if values:
-        apply_changes(conn, survivor, values, audit)
-    tags = set(queries.tags_of(conn, anonymous.id))
-    if tags:
-        apply_tags(conn, survivor.id, {"add": sorted(tags)}, audit)
-    queries.move_installations(conn, anonymous.id, survivor.id)
-    forget_person(conn, anonymous.id)
-    queries.add_alias(conn, anonymous.id, survivor.id, audit.at)
-    queries.delete_person_row(conn, anonymous.id)
-    audit.record(survivor.id, "merge", anonymous.id, survivor.id)
-    queries.update_person(conn, survivor.id, updated_at=audit.at)
 
 
 def depersonalize(conn: Connection, installation: Row, application_code: str, audit: Audit) -> Row:

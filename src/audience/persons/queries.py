@@ -324,3 +324,45 @@ def mark_protected(conn: Connection, person_id: str) -> None:
         .where(persons.c.id == person_id, persons.c.protected.is_(False))
         .values(protected=True)
     )
+
+
+def move_identities(
+    conn: Connection, from_id: str, to_id: str, kind: str, values: list[str] | None = None
+) -> None:
+    """Give ``to_id`` the phones or emails of ``from_id`` (only ``values``, when given)."""
+    query = update(person_identities).where(
+        person_identities.c.person_id == from_id, person_identities.c.kind == kind
+    )
+    if values is not None:
+        query = query.where(person_identities.c.value.in_(values))
+    conn.execute(query.values(person_id=to_id))
+
+
+def identity_owners(conn: Connection, kind: str, values: list[str]) -> dict[str, str]:
+    """The owner of each of these phones or emails that has one."""
+    if not values:
+        return {}
+    query = select(person_identities.c.value, person_identities.c.person_id).where(
+        person_identities.c.kind == kind, person_identities.c.value.in_(values)
+    )
+    return {value: owner for value, owner in conn.execute(query)}
+
+
+def alias_target(conn: Connection, alias_id: str) -> str | None:
+    """The live person a merged-away id resolves to, or None (not merged, or erased)."""
+    found = conn.execute(
+        select(person_aliases.c.person_id).where(person_aliases.c.alias_id == alias_id)
+    ).scalar()
+    return str(found) if found is not None else None
+
+
+def remove_alias(conn: Connection, alias_id: str) -> None:
+    conn.execute(delete(person_aliases).where(person_aliases.c.alias_id == alias_id))
+
+
+def set_alias_target(conn: Connection, alias_id: str, person_id: str) -> None:
+    conn.execute(
+        update(person_aliases)
+        .where(person_aliases.c.alias_id == alias_id)
+        .values(person_id=person_id)
+    )

@@ -20,6 +20,7 @@ from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, page
 from audience.persons import export, queries, service
 from audience.persons.audit import Audit, change_to_api
 from audience.persons.identities import normalize_email, normalize_phone
+from audience.persons.ordering import update_person_in_order
 from audience.persons.schemas import PersonCreate, PersonUpdate, TagChanges
 
 router = APIRouter(tags=["persons"])
@@ -120,8 +121,7 @@ def update_person(person_id: str, body: PersonUpdate, key: WriteKey, db: Db) -> 
 
     def work(conn: Connection) -> dict[str, Any]:
         row = service.get_person(conn, person_id, for_update=True)
-        row = service.update_person(conn, row, fields, Audit(key.source, utcnow()))
-        return service.person_to_api(conn, row)
+        return update_person_in_order(conn, row, fields, Audit(key.source, utcnow()))
 
     return write_identities(db, work)
 

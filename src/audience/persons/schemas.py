@@ -40,9 +40,11 @@ class PersonCreate(PersonFields):
 
 
 class PersonUpdate(PersonFields):
-    """PATCH: tags as a full list or as ``{"add": [...], "remove": [...]}``."""
+    """PATCH: tags as a full list or as ``{"add": [...], "remove": [...]}``; ``asOf`` is when
+    the change was made (fields changed on the server since are kept, SPEC §14)."""
 
     tags: Tags | TagChanges | None = None
+    as_of: Annotated[str, Field(max_length=40)] | None = None
 
 
 class UserIdentity(ApiModel):

@@ -13,6 +13,7 @@ from audience.installations import queries as installation_queries
 from audience.installations.service import installation_summary
 from audience.persons import queries
 from audience.persons.audit import Audit
+from audience.persons.guardrails import check_not_blocked
 from audience.persons.identities import (
     Identity,
     check_external_user_id,
@@ -73,6 +74,7 @@ def person_to_api(conn: Connection, row: Row) -> dict[str, Any]:
 
 def read_identity(fields: dict[str, Any], prefix: str = "") -> Identity:
     """Normalise the identity fields present in ``fields`` (absent ones stay None/empty)."""
+    check_not_blocked(fields, prefix)
     ext = fields.get("external_user_id")
     return Identity(
         external_user_id=check_external_user_id(ext, f"{prefix}externalUserId")
@@ -199,11 +201,18 @@ def update_person(conn: Connection, row: Row, fields: dict[str, Any], audit: Aud
     return get_person(conn, row.id)
 
 
+def erase_merge_journal(conn: Connection, ids: list[str]) -> None:
+    from audience.persons.merge_journal import erase_for  # the journal reads this module
+
+    erase_for(conn, ids)
+
+
 def delete_person(conn: Connection, row: Row, audit: Audit) -> None:
     """R10: everything about the person goes; the audit keeps only that it was deleted."""
     ids = queries.profile_ids(conn, row.id)
     for person_id in ids:
         forget_person(conn, person_id)
+    erase_merge_journal(conn, ids)
     queries.erase_person(conn, row.id, ids, audit.at)
     audit.record(row.id, "deleted", None, None)
     audit.flush(conn)

@@ -267,6 +267,10 @@ class Compiler:
             filters.append(compare(expr, where.test, self.clock))
         return filters
 
+    def event_filters(self, rule: EventCondition) -> list[Any]:
+        """The filters an event condition counts events with (explain shows that count)."""
+        return self._event_filters(rule)
+
     def _event(self, rule: EventCondition) -> ColumnElement[bool]:
         holds = COUNT_COMPARE[rule.count_op]
         filters = self._event_filters(rule)

@@ -1,0 +1,90 @@
+"""Identity guardrails (SPEC §14): placeholder identity values are refused, a person's
+devices are capped, and refused personalize attempts leave a trace in the audit."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from audience.config import Settings
+from audience.db import Database
+from audience.errors import ApiError
+from audience.installations import queries as installation_queries
+from audience.persons.audit import Audit
+from audience.tables import app_launches
+
+DEFAULT_BLOCKED = "null,undefined,none,anonymous,unknown,0,-1"
+
+
+@dataclass(frozen=True)
+class Limits:
+    blocked: frozenset[str]
+    max_installations: int
+
+
+def parse_blocked(text: str) -> frozenset[str]:
+    """A comma-separated list, compared trimmed and case-insensitively."""
+    return frozenset(value.strip().lower() for value in text.split(",") if value.strip())
+
+
+_limits = Limits(parse_blocked(DEFAULT_BLOCKED), 50)
+
+
+def configure(settings: Settings) -> None:
+    """Set by the application at start from its settings (one set per process)."""
+    global _limits
+    _limits = Limits(
+        parse_blocked(settings.blocked_identities), settings.max_installations_per_person
+    )
+
+
+def is_blocked(value: object) -> bool:
+    return isinstance(value, str) and (
+        not value.strip() or value.strip().lower() in _limits.blocked
+    )
+
+
+def check_not_blocked(fields: dict[str, Any], prefix: str = "") -> None:
+    """400 IDENTITY_BLOCKED for an identity value that names nobody (``null``, ``0``, …)."""
+    candidates = [("externalUserId", fields.get("external_user_id"))]
+    for key in ("phones", "emails"):
+        candidates += [(key, value) for value in fields.get(key) or []]
+    for name, value in candidates:
+        if value is not None and is_blocked(value):
+            raise ApiError(
+                400, "IDENTITY_BLOCKED", f"{value!r} is not accepted as an identity", prefix + name
+            )
+
+
+def installations_over_cap(conn: Connection, person_id: str, keep_id: str) -> list[Any]:
+    """Over the cap, the least recently seen live installations (last launch or update,
+    whichever is later) other than ``keep_id`` are answered for eviction, oldest first."""
+    live = installation_queries.live_for_person(conn, person_id)
+    excess = len(live) - _limits.max_installations
+    if excess <= 0:
+        return []
+    launches: dict[str, Any] = {
+        registration_id: launched
+        for registration_id, launched in conn.execute(
+            select(app_launches.c.push_registration_id, func.max(app_launches.c.occurred_at))
+            .where(app_launches.c.push_registration_id.in_([d.push_registration_id for d in live]))
+            .group_by(app_launches.c.push_registration_id)
+        )
+    }
+
+    def last_seen(device: Any) -> Any:
+        launched = launches.get(device.push_registration_id)
+        return max(device.updated_at, launched) if launched else device.updated_at
+
+    others = [d for d in live if d.push_registration_id != keep_id]
+    return sorted(others, key=lambda d: (last_seen(d), d.push_registration_id))[:excess]
+
+
+def record_refusal(db: Database, person_id: str, audit: Audit, error: ApiError) -> None:
+    """A refused personalize, in the audit of the installation's current person, in its own
+    transaction (the refused one rolled back)."""
+    audit.record(
+        person_id, "personalizeRefused", None, {"code": error.code, "message": error.message}
+    )
+    with db.write() as conn:
+        audit.flush(conn)
