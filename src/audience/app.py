@@ -20,7 +20,9 @@ from audience.events.routes import definitions_router as event_definitions_route
 from audience.events.routes import events_router
 from audience.installations.routes import router as installations_router
 from audience.limits import InputGuard
+from audience.models import ResponseModel
 from audience.observability import RequestObserver, configure_logging, metrics_response
+from audience.openapi import install_openapi
 from audience.persons.mobile_routes import router as mobile_persons_router
 from audience.persons.routes import router as persons_router
 from audience.segments.routes import router as segments_router
@@ -37,6 +39,12 @@ ROUTERS = (
     event_definitions_router,
     segments_router,
 )
+
+
+class Health(ResponseModel):
+    status: str
+    version: str
+    database: str
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -61,8 +69,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for router in ROUTERS:
         app.include_router(router)
     install_console(app)
+    install_openapi(app)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], response_model=Health)
     def healthz(db: Db) -> dict[str, Any]:
         with db.read() as conn:
             conn.execute(text("SELECT 1"))

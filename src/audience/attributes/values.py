@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from audience.attributes import queries
 from audience.clock import isoformat
-from audience.errors import ApiError
+from audience.errors import ApiError, InvalidCustomAttribute
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 TYPES = ("string", "number", "boolean", "date", "datetime", "list")
@@ -29,7 +29,7 @@ class InvalidValue(ValueError):
 
 
 def invalid_attribute(name: str, message: str) -> ApiError:
-    return ApiError(400, "INVALID_CUSTOM_ATTRIBUTE", message, f"customAttributes.{name}")
+    return InvalidCustomAttribute(message, f"customAttributes.{name}")
 
 
 def parse_date(value: Any) -> str:
@@ -136,9 +136,7 @@ def apply_custom_attributes(
         except InvalidValue as exc:
             raise invalid_attribute(name, f"Custom attribute '{name}': {exc}") from None
     if len(merged) > MAX_ATTRIBUTES:
-        raise ApiError(
-            400,
-            "INVALID_CUSTOM_ATTRIBUTE",
+        raise InvalidCustomAttribute(
             f"At most {MAX_ATTRIBUTES} custom attributes per profile",
             "customAttributes",
         )

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, Row
 from audience.attributes.values import apply_custom_attributes
 from audience.auth.principals import AppPrincipal
 from audience.clock import isoformat, utcnow
-from audience.errors import ApiError, validation_error
+from audience.errors import ApiError, InstallationUninstalled, NoRegistration, validation_error
 from audience.events.standard import INSTALL, UNINSTALL, record_standard_event
 from audience.ids import new_id
 from audience.installations import queries
@@ -71,7 +71,7 @@ def installation_summary(row: Row) -> dict[str, Any]:
 
 
 def no_registration(push_registration_id: str) -> ApiError:
-    return ApiError(404, "NO_REGISTRATION", f"No installation '{push_registration_id}'")
+    return NoRegistration(f"No installation '{push_registration_id}'")
 
 
 def get_installation(conn: Connection, push_registration_id: str, for_update: bool = False) -> Row:
@@ -111,9 +111,7 @@ def check_app_installation(
         # Another app's installation is reported exactly like a missing one: no existence leak.
         raise no_registration(push_registration_id)
     if row.uninstalled_at is not None:
-        raise ApiError(
-            410, "INSTALLATION_UNINSTALLED", f"Installation '{push_registration_id}' is uninstalled"
-        )
+        raise InstallationUninstalled(f"Installation '{push_registration_id}' is uninstalled")
     return row
 
 

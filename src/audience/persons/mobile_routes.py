@@ -14,13 +14,15 @@ from audience.auth.principals import AppPrincipal
 from audience.auth.user_jwt import verify_user_token
 from audience.clock import utcnow
 from audience.db import Database
-from audience.errors import ApiError
+from audience.errors import InstallationUninstalled
 from audience.installations import service as installations
+from audience.installations.schemas import Installation
+from audience.models import Page, answers
 from audience.persons import service
 from audience.persons.audit import Audit, installation_source
 from audience.persons.personalize import depersonalize, personalize, require_identity
 from audience.persons.routes import write_identities
-from audience.persons.schemas import PersonalizeRequest, PersonUpdate, PrimaryDevice
+from audience.persons.schemas import Person, PersonalizeRequest, PersonUpdate, PrimaryDevice
 
 router = APIRouter(prefix="/v1/installations/{push_registration_id}", tags=["mobile persons"])
 UserToken = Annotated[str | None, Header(alias="X-User-Token")]
@@ -48,11 +50,11 @@ def _other_device(conn: Connection, person_id: str, other_id: str) -> Row:
     if other.person_id != person_id:
         raise installations.no_registration(other_id)
     if other.uninstalled_at is not None:
-        raise ApiError(410, "INSTALLATION_UNINSTALLED", f"Installation '{other_id}' is uninstalled")
+        raise InstallationUninstalled(f"Installation '{other_id}' is uninstalled")
     return other
 
 
-@router.post("/personalize")
+@router.post("/personalize", **answers(Person))
 def personalize_installation(
     push_registration_id: str,
     body: PersonalizeRequest,
@@ -81,7 +83,7 @@ def personalize_installation(
     return write_identities(db, work)
 
 
-@router.post("/depersonalize")
+@router.post("/depersonalize", **answers(Installation))
 def depersonalize_installation(push_registration_id: str, app: MobileApp, db: Db) -> dict[str, Any]:
     with db.write() as conn:
         caller = installations.get_app_installation(conn, app, push_registration_id, True)
@@ -89,7 +91,7 @@ def depersonalize_installation(push_registration_id: str, app: MobileApp, db: Db
         return installations.installation_to_api(row)
 
 
-@router.get("/person")
+@router.get("/person", **answers(Person))
 def read_own_person(
     push_registration_id: str, app: MobileApp, db: Db, user_token: UserToken = None
 ) -> dict[str, Any]:
@@ -99,7 +101,7 @@ def read_own_person(
         return service.person_to_api(conn, service.get_person(conn, person.id))
 
 
-@router.patch("/person")
+@router.patch("/person", **answers(Person))
 def update_own_person(
     push_registration_id: str,
     body: PersonUpdate,
@@ -119,7 +121,7 @@ def update_own_person(
     return write_identities(db, work)
 
 
-@router.get("/person/installations")
+@router.get("/person/installations", **answers(Page[Installation]))
 def own_person_installations(
     push_registration_id: str, app: MobileApp, db: Db, user_token: UserToken = None
 ) -> dict[str, Any]:
@@ -136,7 +138,7 @@ def own_person_installations(
     return {"items": items, "nextCursor": None}
 
 
-@router.post("/person/installations/{other_id}/depersonalize")
+@router.post("/person/installations/{other_id}/depersonalize", **answers(Installation))
 def depersonalize_other_installation(
     push_registration_id: str, other_id: str, app: MobileApp, db: Db, user_token: UserToken = None
 ) -> dict[str, Any]:
@@ -149,7 +151,7 @@ def depersonalize_other_installation(
         return installations.installation_to_api(row)
 
 
-@router.patch("/person/installations/{other_id}")
+@router.patch("/person/installations/{other_id}", **answers(Installation))
 def update_other_installation(
     push_registration_id: str, other_id: str, body: PrimaryDevice, app: MobileApp, db: Db
 ) -> dict[str, Any]:

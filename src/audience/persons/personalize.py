@@ -11,7 +11,12 @@ from sqlalchemy import Connection, Row
 
 from audience.auth.principals import AppPrincipal
 from audience.db import ConcurrentChange
-from audience.errors import ApiError
+from audience.errors import (
+    AmbiguousPersonalizeCandidates,
+    PersonalizationImpossible,
+    UserIdentityInvalid,
+    UserMergeInterrupted,
+)
 from audience.events.standard import DEPERSONALIZE, PERSONALIZE, record_standard_event
 from audience.installations import queries as installation_queries
 from audience.installations.service import get_installation, update_installation
@@ -32,9 +37,7 @@ from audience.segments.queries import forget_person
 def require_identity(identity: Identity) -> None:
     """R2 step 0: X must hold at least one identity."""
     if identity.is_empty():
-        raise ApiError(
-            400, "USER_IDENTITY_INVALID", "userIdentity needs externalUserId, a phone or an email"
-        )
+        raise UserIdentityInvalid("userIdentity needs externalUserId, a phone or an email")
 
 
 def personalize(
@@ -51,11 +54,7 @@ def personalize(
     require_identity(identity)
     candidates = queries.owners(conn, identity.external_user_id, identity.phones, identity.emails)
     if len(candidates) > 1:
-        raise ApiError(
-            409,
-            "AMBIGUOUS_PERSONALIZE_CANDIDATES",
-            "The identities in userIdentity belong to more than one person",
-        )
+        raise AmbiguousPersonalizeCandidates()
     target = queries.find(conn, candidates.pop(), for_update=True) if candidates else None
     if (
         target is not None
@@ -69,12 +68,7 @@ def personalize(
     already_linked = target is not None and target.id == current.id
     if current.type == "IDENTIFIED" and not already_linked:
         if not force_depersonalize:
-            raise ApiError(
-                409,
-                "PERSONALIZATION_IMPOSSIBLE",
-                "The installation is personalized with another person; "
-                "depersonalize it first or use forceDepersonalize",
-            )
+            raise PersonalizationImpossible()
         installation = depersonalize(conn, installation, app.application_code, audit)
         current = get_person(conn, installation.person_id, for_update=True)
 
@@ -118,9 +112,7 @@ def _add_identity(conn: Connection, person: Row, identity: Identity, audit: Audi
     if changes:
         try:
             apply_changes(conn, person, changes, audit)
-        except ApiError as exc:
-            if exc.code != "USER_MERGE_INTERRUPTED":
-                raise
+        except UserMergeInterrupted as exc:
             # Every owner of X was found at the start, so a conflict now can only be a
             # concurrent request claiming a value since: run again and see the winner.
             raise ConcurrentChange from exc

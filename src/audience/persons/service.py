@@ -8,7 +8,13 @@ from sqlalchemy import Connection, Row
 
 from audience.attributes.values import apply_custom_attributes
 from audience.clock import isoformat, utcnow
-from audience.errors import ApiError, validation_error
+from audience.errors import (
+    ApiError,
+    PersonNotFound,
+    UserIdentityInvalid,
+    UserMergeInterrupted,
+    validation_error,
+)
 from audience.installations import queries as installation_queries
 from audience.installations.service import installation_summary, installation_to_api
 from audience.persons import queries
@@ -28,11 +34,11 @@ MAX_TAGS = 100
 
 
 def person_not_found(person_id: str) -> ApiError:
-    return ApiError(404, "PERSON_NOT_FOUND", f"No person '{person_id}'")
+    return PersonNotFound(f"No person '{person_id}'")
 
 
 def identity_taken(detail: str) -> ApiError:
-    return ApiError(409, "USER_MERGE_INTERRUPTED", detail)
+    return UserMergeInterrupted(detail)
 
 
 def live_person_id(conn: Connection, person_id: str) -> str:
@@ -178,9 +184,7 @@ def create_person(conn: Connection, fields: dict[str, Any], audit: Audit) -> Row
     """An identified person from the server API; it needs at least one identity."""
     identity = read_identity(fields)
     if identity.is_empty():
-        raise ApiError(
-            400, "USER_IDENTITY_INVALID", "A person needs externalUserId, a phone or an email"
-        )
+        raise UserIdentityInvalid()
     if queries.owners(conn, identity.external_user_id, identity.phones, identity.emails):
         raise identity_taken("An identity in the request belongs to another person")
     person_id = queries.insert_anonymous_person(conn, audit.at)

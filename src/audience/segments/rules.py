@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from audience.attributes.values import InvalidValue, check_scalar
-from audience.errors import ApiError
+from audience.errors import ApiError, ValidationFailed
 from audience.events.standard import STANDARD_EVENTS
 
 ValueType = Literal["string", "number", "boolean", "date", "datetime", "list"]
@@ -181,7 +181,7 @@ class Definitions:
 
 
 def rule_error(path: str, message: str) -> ApiError:
-    return ApiError(400, "VALIDATION_ERROR", f"{path}: {message}", path)
+    return ValidationFailed(f"{path}: {message}", path)
 
 
 class _Parser:

@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from audience.clock import isoformat, utcnow
-from audience.errors import ApiError
+from audience.errors import NotFound
 from audience.ids import new_id
 from audience.observability import SEGMENT_EVALUATIONS
 from audience.segments import membership, queries
@@ -61,7 +61,7 @@ def parse(conn: Connection, raw_rule: Any) -> Rule:
 def get_segment(conn: Connection, segment_id: str) -> Row:
     row = queries.find(conn, segment_id)
     if row is None:
-        raise ApiError(404, "NOT_FOUND", f"No segment '{segment_id}'")
+        raise NotFound(f"No segment '{segment_id}'")
     return row
 
 
