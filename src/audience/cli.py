@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from audience import simulate as simulation
 from audience.apps.service import create_app as create_application
-from audience.auth.service import create_key, ensure_bootstrap_key
+from audience.auth.service import admin_key_problem, create_key, ensure_bootstrap_key
 from audience.config import get_settings
 from audience.db import Database, make_migration_engine
 from audience.migrate import upgrade
@@ -48,6 +48,10 @@ def serve(
 ) -> None:
     """Migrate a new or outdated database, then serve the HTTP API."""
     settings = get_settings()
+    problem = admin_key_problem(settings.admin_key) if settings.admin_key is not None else None
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker writes its metrics here so /metrics can sum all of them.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="audience-metrics-")
