@@ -17,6 +17,7 @@ from audience.apps.service import create_app as create_application
 from audience.auth.service import admin_key_problem, create_key, ensure_bootstrap_key
 from audience.config import get_settings
 from audience.db import Database, make_migration_engine
+from audience.errors import error_codes_markdown
 from audience.migrate import upgrade
 from audience.segments.membership import sweep_all
 
@@ -31,6 +32,12 @@ app.add_typer(segments_cli, name="segments")
 
 def _database() -> Database:
     return Database(make_migration_engine(get_settings().database_url))
+
+
+@app.command("error-codes")
+def error_codes() -> None:
+    """Print docs/errors.md: every error code, its status and meaning (from errors.py)."""
+    typer.echo(error_codes_markdown(), nl=False)
 
 
 @app.command()

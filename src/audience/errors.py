@@ -221,6 +221,25 @@ class TooManyRequests(CodedError):
     meaning = "Generic rate limit from the HTTP layer; retry later."
 
 
+def error_codes_markdown() -> str:
+    """docs/errors.md, generated from the classes above (``audience error-codes`` writes it;
+    a test keeps the file equal to this)."""
+    lines = [
+        "# Error codes",
+        "",
+        "<!-- Generated from src/audience/errors.py by `audience error-codes > docs/errors.md`;",
+        "     edit the classes there, not this file. -->",
+        "",
+        'Every error answers `{"error": {"code", "message", "field"?}}` (docs/api.md, "Errors").',
+        "",
+        "| status | code | class | when |",
+        "|---|---|---|---|",
+    ]
+    for cls in sorted(ERROR_CLASSES.values(), key=lambda cls: (cls.status, cls.code)):
+        lines.append(f"| {cls.status} | `{cls.code}` | `{cls.__name__}` | {cls.meaning} |")
+    return "\n".join(lines) + "\n"
+
+
 def error_class(code: str) -> type[CodedError]:
     """The class of a code (e.g. one carried by a pydantic custom error)."""
     return ERROR_CLASSES[code]
