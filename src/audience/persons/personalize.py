@@ -18,8 +18,7 @@ from audience.errors import (
     UserMergeInterrupted,
 )
 from audience.events.standard import DEPERSONALIZE, PERSONALIZE, record_standard_event
-from audience.installations import queries as installation_queries
-from audience.installations.service import get_installation, update_installation
+from audience.installations.service import get_installation, move_to_person, update_installation
 from audience.persons import queries
 from audience.persons.audit import Audit
 from audience.persons.identities import Identity
@@ -30,8 +29,7 @@ from audience.persons.service import (
     get_person,
     identity_taken,
 )
-from audience.segments.membership import refresh_person
-from audience.segments.queries import forget_person
+from audience.segments.service import forget_person, refresh_person
 
 
 def require_identity(identity: Identity) -> None:
@@ -150,7 +148,7 @@ def depersonalize(conn: Connection, installation: Row, application_code: str, au
     if person.type != "IDENTIFIED":
         return installation
     anonymous_id = queries.insert_anonymous_person(conn, audit.at)
-    installation_queries.move_to_person(conn, installation.push_registration_id, anonymous_id)
+    move_to_person(conn, installation.push_registration_id, anonymous_id)
     record_standard_event(conn, DEPERSONALIZE, installation, application_code, person.id, audit.at)
     audit.record(person.id, "installations", installation.push_registration_id, None)
     queries.update_person(conn, person.id, updated_at=audit.at)

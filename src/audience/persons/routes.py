@@ -13,6 +13,7 @@ from audience.auth.dependencies import Db, ReadKey, WriteKey
 from audience.clock import utcnow
 from audience.db import ConcurrentChange, Database
 from audience.errors import PersonNotFound, validation_error
+from audience.events.service import event_to_api
 from audience.installations import queries as installation_queries
 from audience.installations.schemas import Installation
 from audience.installations.service import installation_to_api
@@ -201,7 +202,7 @@ def person_changes(
 @router.get("/v1/persons/{person_id}/export", **answers(PersonExport))
 def export_person(person_id: str, _key: ReadKey, db: Db) -> dict[str, Any]:
     with db.read() as conn:
-        return service.export_person(conn, service.get_person(conn, person_id))
+        return service.export_person(conn, service.get_person(conn, person_id), event_to_api)
 
 
 @router.get("/v1/tags", **answers(Page[TagCount]))

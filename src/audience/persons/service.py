@@ -1,5 +1,6 @@
 """Person rules: reading, writing attributes/identities/tags with audit, delete and export."""
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -15,8 +16,12 @@ from audience.errors import (
     UserMergeInterrupted,
     validation_error,
 )
-from audience.installations import queries as installation_queries
-from audience.installations.service import installation_summary, installation_to_api
+from audience.installations.service import (
+    all_for_person,
+    installation_summary,
+    installation_to_api,
+    live_for_person,
+)
 from audience.persons import queries
 from audience.persons.audit import Audit, change_to_api
 from audience.persons.identities import (
@@ -26,8 +31,7 @@ from audience.persons.identities import (
     normalize_phones,
 )
 from audience.persons.schemas import TagChanges
-from audience.segments.membership import refresh_person
-from audience.segments.queries import forget_person
+from audience.segments.service import forget_person, refresh_person
 
 STANDARD_FIELDS = ("first_name", "last_name", "middle_name", "gender", "birthday")
 MAX_TAGS = 100
@@ -70,7 +74,7 @@ def person_to_api(conn: Connection, row: Row) -> dict[str, Any]:
         body[to_camel(name)] = getattr(row, name)
     body["tags"] = queries.tags_of(conn, row.id)
     body["customAttributes"] = row.custom_attributes or {}
-    live = installation_queries.live_for_person(conn, row.id)
+    live = live_for_person(conn, row.id)
     body["installations"] = [installation_summary(inst) for inst in live]
     body["createdAt"] = isoformat(row.created_at)
     body["updatedAt"] = isoformat(row.updated_at)
@@ -213,12 +217,14 @@ def delete_person(conn: Connection, row: Row, audit: Audit) -> None:
     audit.flush(conn)
 
 
-def export_person(conn: Connection, row: Row) -> dict[str, Any]:
-    """Everything stored about a person, as one document (R10)."""
-    from audience.events.service import event_to_api  # the events feature owns the format
+def export_person(
+    conn: Connection, row: Row, event_to_api: Callable[[Row, str], dict[str, Any]]
+) -> dict[str, Any]:
+    """Everything stored about a person, as one document (R10). The events feature owns the
+    event format and depends on this one, so the caller passes its ``event_to_api``."""
 
     ids = queries.profile_ids(conn, row.id)
-    devices = installation_queries.all_for_person(conn, row.id)
+    devices = all_for_person(conn, row.id)
     changes = queries.list_changes(conn, ids, None, 1_000_000)
     return {
         "person": person_to_api(conn, row),

@@ -10,6 +10,11 @@ from audience.ids import new_id
 from audience.observability import SEGMENT_EVALUATIONS
 from audience.segments import membership, queries
 from audience.segments.compiler import compile_rule
+
+# Offered to the other features (they use segments only through this module): keep a changed
+# person's memberships current within the request, and forget a person that goes away.
+from audience.segments.membership import refresh_person as refresh_person
+from audience.segments.queries import forget_person as forget_person
 from audience.segments.rules import Rule, parse_rule
 
 SAMPLE_SIZE = 20
