@@ -53,7 +53,7 @@ def running_server(env: dict[str, str], workers: int = 1, port: int | None = Non
 
 
 def wait_until_up(
-    base_url: str, process: subprocess.Popen[bytes], stderr: IO[bytes], seconds: float = 30
+    base_url: str, process: subprocess.Popen[bytes], stderr: IO[bytes], seconds: float = 90
 ) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
