@@ -31,3 +31,22 @@ def test_every_code_raised_in_the_source_has_its_class() -> None:
     }
     assert raised, "the pattern finds the remaining old-style raises"
     assert raised <= set(ERROR_CLASSES), raised - set(ERROR_CLASSES)
+
+
+def _source_texts() -> dict[str, str]:
+    return {
+        path.relative_to(ROOT).as_posix(): path.read_text()
+        for path in (ROOT / "src" / "audience").rglob("*.py")
+    }
+
+
+def test_the_rules_and_docs_the_code_cites_exist() -> None:
+    """Comments cite docs/rules.md by rule (``R2 step 0``) and docs by path; no citation
+    points outside the repository (the old ``SPEC §6`` ones did)."""
+    rules = (ROOT / "docs" / "rules.md").read_text()
+    for name, text in _source_texts().items():
+        assert "SPEC §" not in text, name
+        for rule in set(re.findall(r"\bR(\d{1,2})\b", text)):
+            assert re.search(rf"^## R{rule} ", rules, re.MULTILINE), f"{name} cites R{rule}"
+        for doc in set(re.findall(r"docs/[a-z_]+\.md", text)):
+            assert (ROOT / doc).exists(), f"{name} cites {doc}"

@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         title="Audience",
         version=__version__,
         description="Self-hosted mobile audience profiling: installations, persons, events, "
-        "segments. See SPEC.md for the contract.",
+        "segments. The rules: docs/rules.md; conventions and errors: docs/api.md.",
     )
     app.state.settings = settings
     app.state.db = database

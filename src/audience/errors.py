@@ -1,4 +1,5 @@
-"""The single error shape of SPEC §6: ``{"error": {"code", "message", "field"}}``."""
+"""The single error shape (docs/api.md, Errors): ``{"error": {"code", "message", "field"}}``,
+and one class per error code (listed in docs/errors.md)."""
 
 from typing import Any
 
@@ -249,7 +250,7 @@ def validation_error(message: str, field: str | None = None) -> ApiError:
     return ValidationFailed(message, field)
 
 
-# Custom pydantic error types that are themselves SPEC error codes (raised with
+# Custom pydantic error types that are themselves API error codes (raised with
 # ``PydanticCustomError(code, message)`` in validators) keep their code instead of becoming
 # VALIDATION_ERROR.
 SPECIFIC_VALIDATION_CODES = frozenset(

@@ -1,4 +1,5 @@
-"""Typed checks of custom attribute values, shared by persons and installations (SPEC §4).
+"""Typed checks of custom attribute values, shared by persons and installations
+(docs/rules.md, Model).
 
 Values are normalised on the way in (dates and datetimes to one canonical text form) so that
 comparisons in segments and lookups work the same on SQLite and PostgreSQL.

@@ -1,6 +1,6 @@
-"""User JWTs (SPEC §6): for apps with ``requireUserJwt``, mobile calls about an identified
-person carry ``X-User-Token``, HS256-signed with the app's secret, for that person's
-``externalUserId``; each token id (``jti``) is accepted once."""
+"""User JWTs (docs/api.md, Authentication): for apps with ``requireUserJwt``, mobile calls
+about an identified person carry ``X-User-Token``, HS256-signed with the app's secret, for
+that person's ``externalUserId``; each token id (``jti``) is accepted once."""
 
 from datetime import UTC, datetime, timedelta
 

@@ -1,6 +1,6 @@
 """Checks of one incoming event against its definition (R8), without touching the database.
 
-Each check raises ``InvalidEvent`` carrying the SPEC error code and the field it is about, so
+Each check raises ``InvalidEvent`` carrying the API error code and the field it is about, so
 a batch can either fail as a whole (400 naming the index) or, with ``?validate=false``, drop
 the event and list the reason.
 """

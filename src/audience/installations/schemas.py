@@ -1,4 +1,4 @@
-"""Request bodies for installations: every system field of SPEC §2, all optional on update."""
+"""Request bodies for installations: every system field, all optional on update."""
 
 from typing import Annotated, Any, Literal
 
@@ -55,7 +55,8 @@ NOT_NULLABLE = frozenset(
 
 
 class Installation(ResponseModel):
-    """An installation as the API shows it (SPEC §2); mobile lists omit ``pushServiceToken``."""
+    """An installation as the API shows it (docs/rules.md, Model); mobile lists omit
+    ``pushServiceToken``."""
 
     push_registration_id: str
     application_code: str

@@ -60,7 +60,7 @@ def installation_to_api(row: Row) -> dict[str, Any]:
 
 
 def installation_summary(row: Row) -> dict[str, Any]:
-    """The short form listed on a person (SPEC §7)."""
+    """The short form listed on a person (docs/api.md)."""
     return {
         "pushRegistrationId": row.push_registration_id,
         "applicationCode": row.application_code,

@@ -35,7 +35,8 @@ def _caller_and_person(db: Database, app: AppPrincipal, push_registration_id: st
 
 
 def _check_token(db: Database, app: AppPrincipal, token: str | None, person: Row) -> None:
-    """Identified persons need the user's JWT when the app requires it (SPEC §6)."""
+    """Identified persons need the user's JWT when the app requires it (docs/api.md,
+    Authentication)."""
     if person.type == "IDENTIFIED":
         verify_user_token(db, app, token, person.external_user_id)
 

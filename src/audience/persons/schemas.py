@@ -72,7 +72,8 @@ class PrimaryDevice(ApiModel):
 
 
 class Person(ResponseModel):
-    """A person as the API shows it (SPEC §3); ``installations`` lists its live devices."""
+    """A person as the API shows it (docs/rules.md, Model); ``installations`` lists its live
+    devices."""
 
     id: str
     type: Literal["ANONYMOUS", "IDENTIFIED"]

@@ -1,4 +1,4 @@
-"""The segment rule language of SPEC §8, parsed into typed, validated objects.
+"""The segment rule language of docs/rules.md (Segments), parsed into typed, validated objects.
 
 Parsing checks every name against the attribute and event definitions, so a saved rule can be
 compiled without further checks; an error names the JSON path of the bad part
