@@ -1,6 +1,6 @@
-"""Feature boundaries (docs/architecture.md): no import cycles between modules, and a feature
-uses another only through that feature's public modules. An AST check, so it also sees
-imports inside functions (the usual way a cycle gets hidden)."""
+"""Feature boundaries (docs/decisions.md, "Typed answers, errors, boundaries"): no import
+cycles between modules, and a feature uses another only through its public modules. An AST
+check, so it also sees imports inside functions (the usual way a cycle gets hidden)."""
 
 import ast
 from collections.abc import Iterator
