@@ -15,6 +15,7 @@ from audience.config import Settings
 from audience.db import Database, make_engine
 from audience.migrate import upgrade
 from audience.tables import metadata
+from tests.contract import watch
 from tests.helpers import Api
 
 
@@ -78,7 +79,9 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 def client(db: Database, settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, db), raise_server_exceptions=False) as test_client:
+    app = create_app(settings, db)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        watch(test_client, app)
         yield test_client
 
 

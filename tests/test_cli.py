@@ -47,6 +47,18 @@ def test_serve_migrates_a_new_database_and_bootstraps_the_admin_key(env: dict[st
         assert registered.json()["applicationCode"] == code
 
 
+@pytest.mark.parametrize("admin", ["secret", "ak_", "ak_two words"])
+def test_serve_refuses_an_admin_key_that_could_never_authenticate(
+    env: dict[str, str], admin: str
+) -> None:
+    """Tried as a new user would (``AUDIENCE_ADMIN_KEY=secret``): a one-line reason at start,
+    not a server that then answers 401 to every request."""
+    result = run_cli("serve", "--port", "1", env=env | {"AUDIENCE_ADMIN_KEY": admin})
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: AUDIENCE_ADMIN_KEY must")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_segments_refresh_command(env: dict[str, str]) -> None:
     result = run_cli("segments", "refresh", env=env)
     assert result.returncode == 0, result.stderr

@@ -21,7 +21,9 @@ from audience.events.routes import definitions_router as event_definitions_route
 from audience.events.routes import events_router
 from audience.installations.routes import router as installations_router
 from audience.limits import InputGuard
+from audience.models import ResponseModel
 from audience.observability import RequestObserver, configure_logging, metrics_response
+from audience.openapi import install_openapi
 from audience.persons import guardrails
 from audience.persons.merge_routes import router as merges_router
 from audience.persons.mobile_routes import router as mobile_persons_router
@@ -47,6 +49,12 @@ ROUTERS = (
 )
 
 
+class Health(ResponseModel):
+    status: str
+    version: str
+    database: str
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     database = database or Database(
@@ -65,7 +73,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         title="Audience",
         version=__version__,
         description="Self-hosted mobile audience profiling: installations, persons, events, "
-        "segments. See SPEC.md for the contract.",
+        "segments. The rules: docs/rules.md; conventions and errors: docs/api.md.",
     )
     app.state.settings = settings
     guardrails.configure(settings)
@@ -75,8 +83,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for router in ROUTERS:
         app.include_router(router)
     install_console(app)
+    install_openapi(app)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], response_model=Health)
     def healthz(db: Db) -> dict[str, Any]:
         with db.read() as conn:
             conn.execute(text("SELECT 1"))

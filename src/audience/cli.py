@@ -16,9 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from audience import simulate as simulation
 from audience.apps.service import create_app as create_application
-from audience.auth.service import create_key, ensure_bootstrap_key
+from audience.auth.service import admin_key_problem, create_key, ensure_bootstrap_key
 from audience.config import Settings, get_settings
 from audience.db import Database, make_engine, make_migration_engine
+from audience.errors import error_codes_markdown
 from audience.migrate import upgrade
 from audience.observability import configure_logging
 from audience.segments.upkeep import sweep_all
@@ -37,6 +38,12 @@ def _database() -> Database:
     return Database(make_migration_engine(get_settings().database_url))
 
 
+@app.command("error-codes")
+def error_codes() -> None:
+    """Print docs/errors.md: every error code, its status and meaning (from errors.py)."""
+    typer.echo(error_codes_markdown(), nl=False)
+
+
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
@@ -52,6 +59,10 @@ def serve(
 ) -> None:
     """Migrate a new or outdated database, then serve the HTTP API."""
     settings = get_settings()
+    problem = admin_key_problem(settings.admin_key) if settings.admin_key is not None else None
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker writes its metrics here so /metrics can sum all of them.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="audience-metrics-")

@@ -1,4 +1,5 @@
-"""The single error shape of SPEC §6: ``{"error": {"code", "message", "field"}}``."""
+"""The single error shape (docs/api.md, Errors): ``{"error": {"code", "message", "field"}}``,
+and one class per error code (listed in docs/errors.md)."""
 
 from typing import Any
 
@@ -7,9 +8,34 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from audience.models import ResponseModel
+
+
+class ErrorDetail(ResponseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(ResponseModel):
+    """Every error answer: ``{"error": {"code", "message", "field"?}}``."""
+
+    error: ErrorDetail
+
 
 class ApiError(Exception):
-    """An error answered to the client with a machine code; raised anywhere below a handler."""
+    """An error answered to the client with a machine code; raised anywhere below a handler.
+
+    Each code has its own subclass below (status, code and default message in one place), so
+    callers raise ``PersonNotFound(...)`` and catch by class. ``ApiError(status, code,
+    message)`` still works for a code not yet given a class.
+    """
+
+    status: int = 500
+    code: str = "INTERNAL_ERROR"
+    default_message: str = "Internal server error"
+    # For docs/errors.md: when a client sees this code.
+    meaning: str = ""
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -19,39 +45,241 @@ class ApiError(Exception):
         self.field = field
 
 
+ERROR_CLASSES: dict[str, type["CodedError"]] = {}
+
+
+class CodedError(ApiError):
+    """An error whose status and code are fixed by its class: ``raise PersonNotFound(msg)``."""
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        assert cls.code not in ERROR_CLASSES, f"two classes for {cls.code}"
+        ERROR_CLASSES[cls.code] = cls
+
+    def __init__(self, message: str | None = None, field: str | None = None) -> None:
+        super().__init__(self.status, self.code, message or self.default_message, field)
+
+
+class InternalError(CodedError):
+    meaning = "An unexpected failure on the server; the request may be retried."
+
+
+# --- 400 ----------------------------------------------------------------------------------------
+class ValidationFailed(CodedError):
+    status, code, default_message = 400, "VALIDATION_ERROR", "Invalid request"
+    meaning = (
+        "The request is malformed: unknown field or query parameter, wrong type, value out of "
+        "range or too long, invalid cursor. `field` names the culprit. Never 422."
+    )
+
+
+class PhoneInvalid(CodedError):
+    status, code, default_message = 400, "PHONE_INVALID", "Invalid phone number"
+    meaning = "A phone number cannot be read as an E.164 number."
+
+
+class EmailInvalid(CodedError):
+    status, code, default_message = 400, "EMAIL_INVALID", "Invalid email"
+    meaning = "An email address is not valid."
+
+
+class InvalidCustomAttribute(CodedError):
+    status, code, default_message = 400, "INVALID_CUSTOM_ATTRIBUTE", "Invalid custom attribute"
+    meaning = (
+        "A custom attribute is not defined for this scope, has a value of the wrong type, or a "
+        "profile would hold more than 200."
+    )
+
+
+class UserIdentityInvalid(CodedError):
+    status, code = 400, "USER_IDENTITY_INVALID"
+    default_message = "A person needs externalUserId, a phone or an email"
+    meaning = "Personalize (R2 step 0) or person creation without any identity."
+
+
+class InvalidEvent(CodedError):
+    status, code, default_message = 400, "INVALID_EVENT", "Invalid event"
+    meaning = (
+        "An event names an unknown or inactive definition, or its properties do not match "
+        "the definition (R8). `field` names the event's index in the batch."
+    )
+
+
+class InvalidRule(CodedError):
+    status, code, default_message = 400, "INVALID_RULE", "Invalid segment rule"
+    meaning = "A segment rule cannot be parsed."
+
+
+# --- 401 / 403 ----------------------------------------------------------------------------------
+class Unauthorized(CodedError):
+    status, code, default_message = 401, "UNAUTHORIZED", "Not authenticated"
+    meaning = (
+        "Missing or unknown credential (`Authorization: App <key or code>`), or a missing or "
+        "invalid user JWT where the application requires one."
+    )
+
+
+class Forbidden(CodedError):
+    status, code, default_message = 403, "FORBIDDEN", "Not allowed"
+    meaning = "The credential is valid but not for this API (mobile vs server) or lacks a scope."
+
+
+# --- 404 ----------------------------------------------------------------------------------------
+class NotFound(CodedError):
+    status, code, default_message = 404, "NOT_FOUND", "Not found"
+    meaning = "No such application, API key, definition or segment (or no such path)."
+
+
+class NoRegistration(CodedError):
+    status, code, default_message = 404, "NO_REGISTRATION", "No such installation"
+    meaning = (
+        "Unknown pushRegistrationId, or one that belongs to another application or person "
+        "(reported alike, so nothing leaks)."
+    )
+
+
+class PersonNotFound(CodedError):
+    status, code, default_message = 404, "PERSON_NOT_FOUND", "No such person"
+    meaning = "No person has this id (merged-away ids resolve to the survivor), or no lookup match."
+
+
+class MethodNotAllowed(CodedError):
+    status, code, default_message = 405, "METHOD_NOT_ALLOWED", "Method not allowed"
+    meaning = "The path exists but not with this HTTP method."
+
+
+# --- 409 ----------------------------------------------------------------------------------------
+class Conflict(CodedError):
+    status, code, default_message = 409, "CONFLICT", "Conflict"
+    meaning = "A generic conflict with the current state."
+
+
+class ApiKeyExists(CodedError):
+    status, code, default_message = 409, "API_KEY_EXISTS", "An API key with this name exists"
+    meaning = "API key names are unique."
+
+
+class DefinitionExists(CodedError):
+    status, code, default_message = 409, "DEFINITION_EXISTS", "Already defined"
+    meaning = "An attribute or event definition with this name or id exists."
+
+
+class DefinitionInUse(CodedError):
+    status, code, default_message = 409, "DEFINITION_IN_USE", "Used by a segment"
+    meaning = "An event property a saved segment filters on cannot change type or go away."
+
+
+class UserMergeInterrupted(CodedError):
+    status, code = 409, "USER_MERGE_INTERRUPTED"
+    default_message = "An identity in the request belongs to another person"
+    meaning = (
+        "An identity value is owned by another person, or the person found has another "
+        "externalUserId (R2 step 2, person PATCH); nothing changed."
+    )
+
+
+class AmbiguousPersonalizeCandidates(CodedError):
+    status, code = 409, "AMBIGUOUS_PERSONALIZE_CANDIDATES"
+    default_message = "The identities in userIdentity belong to more than one person"
+    meaning = "The identities given belong to more than one person (R2 step 1); nothing changed."
+
+
+class PersonalizationImpossible(CodedError):
+    status, code = 409, "PERSONALIZATION_IMPOSSIBLE"
+    default_message = (
+        "The installation is personalized with another person; "
+        "depersonalize it first or use forceDepersonalize"
+    )
+    meaning = (
+        "The installation belongs to another identified person and `forceDepersonalize` was "
+        "not given (R2 step 3)."
+    )
+
+
+# --- 410 and above ------------------------------------------------------------------------------
+class Gone(CodedError):
+    status, code, default_message = 410, "GONE", "Gone"
+    meaning = "The resource existed and is gone."
+
+
+class InstallationUninstalled(CodedError):
+    status, code, default_message = 410, "INSTALLATION_UNINSTALLED", "Installation is uninstalled"
+    meaning = "A mobile call for an installation uninstalled by the server API (R4)."
+
+
+class PayloadTooLarge(CodedError):
+    status, code, default_message = 413, "PAYLOAD_TOO_LARGE", "Request body too large"
+    meaning = "The request body is over `AUDIENCE_MAX_BODY_BYTES`."
+
+
+class UnsupportedMediaType(CodedError):
+    status, code, default_message = 415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type"
+    meaning = "The body is not JSON."
+
+
+class TooManyRequests(CodedError):
+    status, code, default_message = 429, "TOO_MANY_REQUESTS", "Too many requests"
+    meaning = "Generic rate limit from the HTTP layer; retry later."
+
+
+def error_codes_markdown() -> str:
+    """docs/errors.md, generated from the classes above (``audience error-codes`` writes it;
+    a test keeps the file equal to this)."""
+    lines = [
+        "# Error codes",
+        "",
+        "<!-- Generated from src/audience/errors.py by `audience error-codes > docs/errors.md`;",
+        "     edit the classes there, not this file. -->",
+        "",
+        'Every error answers `{"error": {"code", "message", "field"?}}` (docs/api.md, "Errors").',
+        "",
+        "| status | code | class | when |",
+        "|---|---|---|---|",
+    ]
+    for cls in sorted(ERROR_CLASSES.values(), key=lambda cls: (cls.status, cls.code)):
+        lines.append(f"| {cls.status} | `{cls.code}` | `{cls.__name__}` | {cls.meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+def error_class(code: str) -> type[CodedError]:
+    """The class of a code (e.g. one carried by a pydantic custom error)."""
+    return ERROR_CLASSES[code]
+
+
 def validation_error(message: str, field: str | None = None) -> ApiError:
-    return ApiError(400, "VALIDATION_ERROR", message, field)
+    return ValidationFailed(message, field)
 
 
-def not_found(code: str, message: str) -> ApiError:
-    return ApiError(404, code, message)
-
-
-# Custom pydantic error types that are themselves SPEC error codes (raised with
+# Custom pydantic error types that are themselves API error codes (raised with
 # ``PydanticCustomError(code, message)`` in validators) keep their code instead of becoming
 # VALIDATION_ERROR.
 SPECIFIC_VALIDATION_CODES = frozenset(
-    {
-        "PHONE_INVALID",
-        "EMAIL_INVALID",
-        "INVALID_CUSTOM_ATTRIBUTE",
-        "USER_IDENTITY_INVALID",
-        "INVALID_EVENT",
-        "INVALID_RULE",
-    }
+    cls.code
+    for cls in (
+        PhoneInvalid,
+        EmailInvalid,
+        InvalidCustomAttribute,
+        UserIdentityInvalid,
+        InvalidEvent,
+        InvalidRule,
+    )
 )
 
+# The code of an error raised by the HTTP layer itself (unknown path, wrong method, ...).
 _STATUS_CODES = {
-    400: "VALIDATION_ERROR",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    409: "CONFLICT",
-    410: "GONE",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    429: "TOO_MANY_REQUESTS",
+    cls.status: cls.code
+    for cls in (
+        ValidationFailed,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        Conflict,
+        Gone,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        TooManyRequests,
+    )
 }
 
 
@@ -82,14 +310,14 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
     if err_type in SPECIFIC_VALIDATION_CODES:
         return error_response(400, err_type, message, field)
     if err_type == "json_invalid":
-        return error_response(400, "VALIDATION_ERROR", "Request body is not valid JSON", None)
+        return error_response(400, ValidationFailed.code, "Request body is not valid JSON", None)
     if err_type == "extra_forbidden":
         message = f"Unknown field '{field}'"
     elif err_type == "missing":
         message = f"Field '{field}' is required"
     else:
         message = f"{field}: {message}" if field else message
-    return error_response(400, "VALIDATION_ERROR", message, field)
+    return error_response(400, ValidationFailed.code, message, field)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -109,4 +337,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, _exc: Exception) -> JSONResponse:
-        return error_response(500, "INTERNAL_ERROR", "Internal server error")
+        return error_response(500, InternalError.code, InternalError.default_message)

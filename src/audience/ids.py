@@ -14,9 +14,12 @@ def new_application_code() -> str:
     return secrets.token_hex(32)
 
 
+# The prefix tells an API key from an application code without a database lookup.
+API_KEY_PREFIX = "ak_"
+
+
 def new_api_key() -> str:
-    # The prefix tells an API key from an application code without a database lookup.
-    return "ak_" + secrets.token_urlsafe(32)
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
 
 
 def new_jwt_secret() -> str:

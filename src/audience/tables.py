@@ -2,7 +2,8 @@
 
 Large tables (persons, installations, events, changes) carry ``person_id`` and have no foreign
 keys between them, so the PostgreSQL schema can be distributed by Citus on ``person_id``
-(SPEC §9). Small, rarely written tables (applications, keys, definitions) keep foreign keys.
+(docs/decisions.md). Small, rarely written tables (applications, keys, definitions) keep
+foreign keys.
 """
 
 from sqlalchemy import (
@@ -208,7 +209,7 @@ app_launches = Table(
     PrimaryKeyConstraint("push_registration_id", "occurred_at"),
 )
 
-# User JWT ids already seen, so a token cannot be replayed (SPEC §6).
+# User JWT ids already seen, so a token cannot be replayed (docs/api.md, Authentication).
 used_jwt_ids = Table(
     "used_jwt_ids",
     metadata,

@@ -6,7 +6,7 @@ from sqlalchemy import Connection, Row
 
 from audience.apps import queries
 from audience.clock import isoformat, utcnow
-from audience.errors import ApiError
+from audience.errors import NotFound
 from audience.ids import new_application_code, new_id, new_jwt_secret
 
 
@@ -24,7 +24,7 @@ def app_to_api(row: Row) -> dict[str, Any]:
 def get_app(conn: Connection, app_id: str) -> Row:
     row = queries.find_by_id(conn, app_id)
     if row is None:
-        raise ApiError(404, "NOT_FOUND", "No such application")
+        raise NotFound("No such application")
     return row
 
 

@@ -1,1 +1,1 @@
-"""Custom attribute definitions and the typed validation of their values (SPEC §4)."""
+"""Custom attribute definitions and the typed validation of their values (docs/rules.md, Model)."""

@@ -6,10 +6,11 @@ from fastapi import APIRouter
 from pydantic import Field, model_validator
 
 from audience.attributes import queries, service
+from audience.attributes.schemas import AttributeDefinition
 from audience.attributes.service import definition_to_api
 from audience.attributes.values import NAME_PATTERN
 from audience.auth.dependencies import Db, ReadKey, WriteKey
-from audience.models import ApiModel
+from audience.models import ApiModel, Page, answers
 from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, page
 
 router = APIRouter(prefix="/v1/attribute-definitions", tags=["attribute-definitions"])
@@ -36,13 +37,13 @@ class AttributeDefinitionUpdate(ApiModel):
     description: Description = None
 
 
-@router.post("", status_code=201)
+@router.post("", **answers(AttributeDefinition, 201))
 def create_definition(body: AttributeDefinitionCreate, _key: WriteKey, db: Db) -> dict[str, Any]:
     with db.write() as conn:
         return definition_to_api(service.create_definition(conn, body.model_dump()))
 
 
-@router.get("")
+@router.get("", **answers(Page[AttributeDefinition]))
 def list_definitions(
     _key: ReadKey,
     db: Db,
@@ -56,13 +57,13 @@ def list_definitions(
     return page(rows, limit, lambda row: [row.name], definition_to_api)
 
 
-@router.get("/{name}")
+@router.get("/{name}", **answers(AttributeDefinition))
 def read_definition(name: str, _key: ReadKey, db: Db) -> dict[str, Any]:
     with db.read() as conn:
         return definition_to_api(service.get_definition(conn, name))
 
 
-@router.patch("/{name}")
+@router.patch("/{name}", **answers(AttributeDefinition))
 def update_definition(
     name: str, body: AttributeDefinitionUpdate, _key: WriteKey, db: Db
 ) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from audience.attributes import queries
 from audience.clock import isoformat, utcnow
-from audience.errors import ApiError
+from audience.errors import ApiError, DefinitionExists, NotFound
 
 
 def definition_to_api(row: Row) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def definition_to_api(row: Row) -> dict[str, Any]:
 
 
 def not_found(name: str) -> ApiError:
-    return ApiError(404, "NOT_FOUND", f"No attribute definition named '{name}'")
+    return NotFound(f"No attribute definition named '{name}'")
 
 
 def get_definition(conn: Connection, name: str) -> Row:
@@ -40,9 +40,7 @@ def create_definition(conn: Connection, fields: dict[str, Any]) -> Row:
         with conn.begin_nested():
             queries.insert_definition(conn, **fields, created_at=now, updated_at=now)
     except IntegrityError:
-        raise ApiError(
-            409, "DEFINITION_EXISTS", f"Attribute '{fields['name']}' is already defined", "name"
-        ) from None
+        raise DefinitionExists(f"Attribute '{fields['name']}' is already defined", "name") from None
     return get_definition(conn, fields["name"])
 
 

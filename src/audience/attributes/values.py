@@ -1,4 +1,5 @@
-"""Typed checks of custom attribute values, shared by persons and installations (SPEC §4).
+"""Typed checks of custom attribute values, shared by persons and installations
+(docs/rules.md, Model).
 
 Values are normalised on the way in (dates and datetimes to one canonical text form) so that
 comparisons in segments and lookups work the same on SQLite and PostgreSQL.
@@ -13,7 +14,7 @@ from sqlalchemy import Connection
 
 from audience.attributes import queries
 from audience.clock import isoformat
-from audience.errors import ApiError
+from audience.errors import ApiError, InvalidCustomAttribute
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 TYPES = ("string", "number", "boolean", "date", "datetime", "list")
@@ -29,7 +30,7 @@ class InvalidValue(ValueError):
 
 
 def invalid_attribute(name: str, message: str) -> ApiError:
-    return ApiError(400, "INVALID_CUSTOM_ATTRIBUTE", message, f"customAttributes.{name}")
+    return InvalidCustomAttribute(message, f"customAttributes.{name}")
 
 
 def parse_date(value: Any) -> str:
@@ -136,9 +137,7 @@ def apply_custom_attributes(
         except InvalidValue as exc:
             raise invalid_attribute(name, f"Custom attribute '{name}': {exc}") from None
     if len(merged) > MAX_ATTRIBUTES:
-        raise ApiError(
-            400,
-            "INVALID_CUSTOM_ATTRIBUTE",
+        raise InvalidCustomAttribute(
             f"At most {MAX_ATTRIBUTES} custom attributes per profile",
             "customAttributes",
         )

@@ -10,7 +10,8 @@ from audience.apps import queries as app_queries
 from audience.auth.principals import ApiKeyPrincipal, AppPrincipal
 from audience.auth.service import authenticate_key
 from audience.db import Database
-from audience.errors import ApiError
+from audience.errors import ApiError, Forbidden, Unauthorized
+from audience.ids import API_KEY_PREFIX
 
 _authorization = APIKeyHeader(
     name="Authorization",
@@ -28,7 +29,7 @@ Db = Annotated[Database, Depends(get_db)]
 
 
 def _unauthorized(message: str) -> ApiError:
-    return ApiError(401, "UNAUTHORIZED", message)
+    return Unauthorized(message)
 
 
 def credential_of(authorization: str | None) -> str:
@@ -48,7 +49,7 @@ def authenticate(
     """Whoever the credential names; an API key or an application code, told apart by prefix."""
     token = credential_of(authorization)
     with db.read() as conn:
-        if token.startswith("ak_"):
+        if token.startswith(API_KEY_PREFIX):
             key = authenticate_key(conn, token)
             if key is not None:
                 return key
@@ -70,9 +71,9 @@ Credential = Annotated[ApiKeyPrincipal | AppPrincipal, Depends(authenticate)]
 def require_key(scope: str) -> Callable[[ApiKeyPrincipal | AppPrincipal], ApiKeyPrincipal]:
     def dependency(credential: Credential) -> ApiKeyPrincipal:
         if not isinstance(credential, ApiKeyPrincipal):
-            raise ApiError(403, "FORBIDDEN", "This endpoint needs a server API key")
+            raise Forbidden("This endpoint needs a server API key")
         if not credential.allows(scope):
-            raise ApiError(403, "FORBIDDEN", f"This API key lacks the '{scope}' scope")
+            raise Forbidden(f"This API key lacks the '{scope}' scope")
         return credential
 
     return dependency
@@ -80,7 +81,7 @@ def require_key(scope: str) -> Callable[[ApiKeyPrincipal | AppPrincipal], ApiKey
 
 def mobile_app(credential: Credential) -> AppPrincipal:
     if not isinstance(credential, AppPrincipal):
-        raise ApiError(403, "FORBIDDEN", "This endpoint needs an application code")
+        raise Forbidden("This endpoint needs an application code")
     return credential
 
 

@@ -7,8 +7,9 @@ from pydantic import Field
 
 from audience.auth import queries, service
 from audience.auth.dependencies import AdminKey, Db
-from audience.errors import ApiError
-from audience.models import ApiModel, Name
+from audience.auth.schemas import ApiKey, CreatedApiKey
+from audience.errors import NotFound
+from audience.models import ApiModel, Name, Page, answers
 from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, page
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
@@ -19,13 +20,13 @@ class ApiKeyCreate(ApiModel):
     scopes: Annotated[list[Literal["read", "write", "admin"]], Field(min_length=1, max_length=3)]
 
 
-@router.post("", status_code=201)
+@router.post("", **answers(CreatedApiKey, 201))
 def create_api_key(body: ApiKeyCreate, _key: AdminKey, db: Db) -> dict[str, Any]:
     with db.write() as conn:
         return service.create_key(conn, body.name, list(body.scopes))
 
 
-@router.get("")
+@router.get("", **answers(Page[ApiKey]))
 def list_api_keys(
     _key: AdminKey, db: Db, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> dict[str, Any]:
@@ -35,12 +36,12 @@ def list_api_keys(
     return page(rows, limit, lambda row: [row.id], service.key_to_api)
 
 
-@router.get("/{key_id}")
+@router.get("/{key_id}", **answers(ApiKey))
 def read_api_key(key_id: str, _key: AdminKey, db: Db) -> dict[str, Any]:
     with db.read() as conn:
         row = queries.find_by_id(conn, key_id)
     if row is None:
-        raise ApiError(404, "NOT_FOUND", "No such API key")
+        raise NotFound("No such API key")
     return service.key_to_api(row)
 
 

@@ -8,8 +8,8 @@ from sqlalchemy.exc import IntegrityError
 from audience.auth import queries
 from audience.auth.principals import ApiKeyPrincipal
 from audience.clock import isoformat, utcnow
-from audience.errors import ApiError
-from audience.ids import hash_secret, new_api_key, new_id
+from audience.errors import ApiKeyExists, NotFound
+from audience.ids import API_KEY_PREFIX, hash_secret, new_api_key, new_id
 
 BOOTSTRAP_KEY_NAME = "bootstrap-admin"
 
@@ -45,7 +45,7 @@ def _store_key(conn: Connection, name: str, scopes: list[str], secret: str) -> d
                 created_at=utcnow(),
             )
     except IntegrityError:
-        raise ApiError(409, "API_KEY_EXISTS", f"An API key named '{name}' exists", "name") from None
+        raise ApiKeyExists(f"An API key named '{name}' exists", "name") from None
     row = queries.find_by_id(conn, key_id)
     assert row is not None
     return key_to_api(row) | {"key": secret}
@@ -53,8 +53,23 @@ def _store_key(conn: Connection, name: str, scopes: list[str], secret: str) -> d
 
 def revoke_key(conn: Connection, key_id: str) -> None:
     if queries.find_by_id(conn, key_id) is None:
-        raise ApiError(404, "NOT_FOUND", "No such API key")
+        raise NotFound("No such API key")
     queries.revoke(conn, key_id, utcnow())
+
+
+def admin_key_problem(secret: str) -> str | None:
+    """Why ``AUDIENCE_ADMIN_KEY`` cannot work, in one line; ``None`` if it can. Credentials
+    are told apart by the ``ak_`` prefix (API key) or its absence (application code), so a key
+    without it would be stored and then refused on every request."""
+    if not secret.startswith(API_KEY_PREFIX) or len(secret) <= len(API_KEY_PREFIX):
+        return (
+            f"AUDIENCE_ADMIN_KEY must start with '{API_KEY_PREFIX}' followed by the secret "
+            f"(e.g. {API_KEY_PREFIX}$(openssl rand -hex 24)): the prefix is how the server "
+            "tells an API key from an application code"
+        )
+    if any(char.isspace() for char in secret):
+        return "AUDIENCE_ADMIN_KEY must not contain spaces"
+    return None
 
 
 def ensure_bootstrap_key(conn: Connection, secret: str) -> None:

@@ -1,6 +1,6 @@
-"""User JWTs (SPEC §6, §10): mobile calls about a protected person carry ``X-User-Token``,
-HS256-signed with the calling application's secret, for that person's ``externalUserId``;
-each token id (``jti``) is accepted once."""
+"""User JWTs (docs/api.md, Authentication; docs/security.md): mobile calls about a protected
+person carry ``X-User-Token``, HS256-signed with the calling application's secret, for that
+person's ``externalUserId``; each token id (``jti``) is accepted once."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta

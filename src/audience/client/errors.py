@@ -1,4 +1,4 @@
-"""Typed errors of the client SDK; each carries the server's machine code (SPEC §6).
+"""Typed errors of the client SDK; each carries the server's machine code (docs/api.md, Errors).
 
 Callers can match on the class (``except ConflictError``) or on ``error.code``
 (``"USER_MERGE_INTERRUPTED"``), whichever reads better at the call site.
@@ -88,7 +88,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 
 
 def error_from_response(status: int, body: Any) -> ApiError:
-    """The typed error for a non-2xx answer; a body without the SPEC shape still gets a code."""
+    """The typed error for a non-2xx answer; a body without the error shape still gets a code."""
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         error = {}

@@ -80,7 +80,7 @@ def _merge_registration(old: dict[str, Any], changes: dict[str, Any]) -> dict[st
 class MobileClient:
     """One installation of ``application_code`` whose state lives in ``storage_dir``.
 
-    ``system_data`` holds the installation fields of SPEC §2 sent at registration (platform is
+    ``system_data`` holds the installation fields sent at registration (platform is
     required). ``flush_interval`` is the seconds between background sends of the event queue
     (``None``: no background thread; the queue is sent when it reaches ``batch_size``, on
     ``flush()`` and on ``close()``). ``user_token`` supplies the ``X-User-Token`` JWT for apps
@@ -253,7 +253,7 @@ class MobileClient:
         return installation
 
     def save_installation(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """PATCH own installation with SPEC §2 field names (``customAttributes`` merge)."""
+        """PATCH own installation with the API's field names (``customAttributes`` merge)."""
         self._check_not_pending()
         installation: dict[str, Any] = self._mobile("PATCH", json=fields)
         with self._state_lock:

@@ -1,4 +1,4 @@
-"""Shapes of the server's answers (SPEC §2, §3, §7), for type checkers and readers.
+"""Shapes of the server's answers (see /openapi.json), for type checkers and readers.
 
 Answers stay plain dicts (what the server sent, camelCase names), described by TypedDicts:
 no field is lost if the server adds one, and nothing is copied on the hot paths.

@@ -5,11 +5,11 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from audience.errors import ApiError
+from audience.errors import ApiError, InvalidCustomAttribute
 
 
 def invalid(name: str, message: str) -> ApiError:
-    return ApiError(400, "INVALID_CUSTOM_ATTRIBUTE", f"{name}: {message}", name)
+    return InvalidCustomAttribute(f"{name}: {message}", name)
 
 
 def text(form: FormData, name: str) -> str | None:

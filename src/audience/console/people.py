@@ -14,7 +14,7 @@ from audience.clock import utcnow
 from audience.console import forms, identity
 from audience.console import queries as console_queries
 from audience.console.pages import User, Writer, attempt, back, render
-from audience.errors import ApiError
+from audience.errors import ApiError, NoRegistration, ValidationFailed
 from audience.events import queries as event_queries
 from audience.events.service import event_to_api, person_history
 from audience.events.standard import STANDARD_EVENTS
@@ -90,7 +90,7 @@ def _day_bounds(
             else None
         )
     except ValueError:
-        raise ApiError(400, "VALIDATION_ERROR", "Dates must be YYYY-MM-DD") from None
+        raise ValidationFailed("Dates must be YYYY-MM-DD") from None
     return since, until
 
 
@@ -274,7 +274,7 @@ def _own_device(conn: Connection, person_id: str, push_registration_id: str) -> 
     person = service.get_person(conn, person_id, for_update=True)
     row = get_installation(conn, push_registration_id, for_update=True)
     if row.person_id != person.id or row.uninstalled_at is not None:
-        raise ApiError(404, "NO_REGISTRATION", "Not a live device of this person")
+        raise NoRegistration("Not a live device of this person")
     return row
 
 

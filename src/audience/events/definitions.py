@@ -6,7 +6,7 @@ from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from audience.clock import isoformat, utcnow
-from audience.errors import ApiError, validation_error
+from audience.errors import ApiError, DefinitionExists, DefinitionInUse, NotFound, validation_error
 from audience.events import queries
 from audience.events.standard import STANDARD_EVENTS
 from audience.events.validation import Definition
@@ -32,7 +32,7 @@ def definition_to_api(row: Row) -> dict[str, Any]:
 
 
 def not_found(definition_id: str) -> ApiError:
-    return ApiError(404, "NOT_FOUND", f"No event definition '{definition_id}'")
+    return NotFound(f"No event definition '{definition_id}'")
 
 
 def get_definition(conn: Connection, definition_id: str) -> Row:
@@ -64,9 +64,7 @@ def create_definition(
                 updated_at=now,
             )
     except IntegrityError:
-        raise ApiError(
-            409, "DEFINITION_EXISTS", f"Event '{definition_id}' is already defined", "id"
-        ) from None
+        raise DefinitionExists(f"Event '{definition_id}' is already defined", "id") from None
     return get_definition(conn, definition_id)
 
 
@@ -93,9 +91,7 @@ def _check_properties_in_use(
     users = segments_using(conn, definition_id, changed) if changed else {}
     if users:
         name = min(set().union(*users.values()))
-        raise ApiError(
-            409,
-            "DEFINITION_IN_USE",
+        raise DefinitionInUse(
             f"Property '{name}' of '{definition_id}' is used by segment(s) "
             f"{', '.join(sorted(users))}: it can neither change type nor go while they use it",
             f"properties.{name}",

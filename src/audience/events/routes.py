@@ -15,7 +15,8 @@ from audience.clock import to_naive_utc
 from audience.db import Database
 from audience.errors import validation_error
 from audience.events import definitions, queries, service
-from audience.models import ApiModel
+from audience.events.schemas import Event, EventDefinition, IngestResult
+from audience.models import ApiModel, Page, answers
 from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, decode_cursor, page
 
 definitions_router = APIRouter(prefix="/v1/event-definitions", tags=["event-definitions"])
@@ -51,7 +52,7 @@ class EventBatch(ApiModel):
 # --- definitions -------------------------------------------------------------------------------
 
 
-@definitions_router.post("", status_code=201)
+@definitions_router.post("", **answers(EventDefinition, 201))
 def create_event_definition(body: EventDefinitionCreate, _key: WriteKey, db: Db) -> dict[str, Any]:
     with db.write() as conn:
         row = definitions.create_definition(
@@ -60,7 +61,7 @@ def create_event_definition(body: EventDefinitionCreate, _key: WriteKey, db: Db)
     return definitions.definition_to_api(row)
 
 
-@definitions_router.get("")
+@definitions_router.get("", **answers(Page[EventDefinition]))
 def list_event_definitions(
     _key: ReadKey,
     db: Db,
@@ -74,13 +75,13 @@ def list_event_definitions(
     return page(rows, limit, lambda row: [row.id], definitions.definition_to_api)
 
 
-@definitions_router.get("/{definition_id}")
+@definitions_router.get("/{definition_id}", **answers(EventDefinition))
 def read_event_definition(definition_id: str, _key: ReadKey, db: Db) -> dict[str, Any]:
     with db.read() as conn:
         return definitions.definition_to_api(definitions.get_definition(conn, definition_id))
 
 
-@definitions_router.patch("/{definition_id}")
+@definitions_router.patch("/{definition_id}", **answers(EventDefinition))
 def update_event_definition(
     definition_id: str, body: EventDefinitionUpdate, _key: WriteKey, db: Db
 ) -> dict[str, Any]:
@@ -142,6 +143,7 @@ def _validate_flag(request: Request) -> bool:
 
 @events_router.post(
     "/installations/{push_registration_id}/events",
+    responses={200: {"model": IngestResult}},
     openapi_extra={
         # The handler takes the bare request (see below), so its parameters are declared here.
         "parameters": [
@@ -188,7 +190,7 @@ async def ingest_events(request: Request) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(_ingest, *args))
 
 
-@events_router.post("/persons/{person_id}/events", status_code=201)
+@events_router.post("/persons/{person_id}/events", **answers(Event, 201, also=(200,)))
 def record_person_event(
     person_id: str,
     body: Annotated[dict[str, Any], Body()],
@@ -229,7 +231,7 @@ def _history_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         raise validation_error("Invalid cursor", "cursor") from None
 
 
-@events_router.get("/persons/{person_id}/events")
+@events_router.get("/persons/{person_id}/events", **answers(Page[Event]))
 def person_events(
     person_id: str,
     _key: ReadKey,

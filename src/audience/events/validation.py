@@ -1,6 +1,6 @@
 """Checks of one incoming event against its definition (R8), without touching the database.
 
-Each check raises ``InvalidEvent`` carrying the SPEC error code and the field it is about, so
+Each check raises ``InvalidEvent`` carrying the API error code and the field it is about, so
 a batch can either fail as a whole (400 naming the index) or, with ``?validate=false``, drop
 the event and list the reason.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from audience.attributes.values import InvalidValue, check_scalar, parse_datetime
 from audience.clock import to_naive_utc
-from audience.errors import ApiError
+from audience.errors import ApiError, error_class
 from audience.events.standard import APP_LAUNCH, STANDARD_EVENTS
 
 MAX_FUTURE = timedelta(minutes=5)
@@ -55,7 +55,7 @@ class InvalidEvent(Exception):
     def to_api_error(self, prefix: str) -> ApiError:
         field = self.field_in(prefix)
         message = f"{field}: {self.reason}" if field else self.reason
-        return ApiError(400, self.code, message, field)
+        return error_class(self.code)(message, field)
 
 
 def _shape_error(field: str, reason: str) -> InvalidEvent:

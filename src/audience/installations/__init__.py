@@ -1,1 +1,1 @@
-"""Installations: one install of one application on one device (SPEC §2, R1, R4)."""
+"""Installations: one install of one application on one device (docs/rules.md: Model, R1, R4)."""

@@ -7,18 +7,19 @@ from fastapi import APIRouter, Response
 from audience.auth.dependencies import Credential, Db, MobileApp, WriteKey
 from audience.auth.principals import AppPrincipal
 from audience.installations import service
-from audience.installations.schemas import InstallationCreate, InstallationUpdate
+from audience.installations.schemas import Installation, InstallationCreate, InstallationUpdate
+from audience.models import answers
 
 router = APIRouter(prefix="/v1/installations", tags=["installations"])
 
 
-@router.post("", status_code=201)
+@router.post("", **answers(Installation, 201))
 def register_installation(body: InstallationCreate, app: MobileApp, db: Db) -> dict[str, Any]:
     with db.write() as conn:
         return service.installation_to_api(service.register(conn, app, body.sent()))
 
 
-@router.get("/{push_registration_id}")
+@router.get("/{push_registration_id}", **answers(Installation))
 def read_installation(push_registration_id: str, credential: Credential, db: Db) -> dict[str, Any]:
     """An application code reads its own live installation; an API key any, tombstones too."""
     with db.read() as conn:
@@ -29,7 +30,7 @@ def read_installation(push_registration_id: str, credential: Credential, db: Db)
     return service.installation_to_api(row)
 
 
-@router.patch("/{push_registration_id}")
+@router.patch("/{push_registration_id}", **answers(Installation))
 def update_installation(
     push_registration_id: str, body: InstallationUpdate, app: MobileApp, db: Db
 ) -> dict[str, Any]:

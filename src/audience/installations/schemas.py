@@ -1,10 +1,10 @@
-"""Request bodies for installations: every system field of SPEC §2, all optional on update."""
+"""Request bodies for installations: every system field, all optional on update."""
 
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from audience.models import ApiModel
+from audience.models import ApiModel, ResponseModel, Timestamp
 
 Text128 = Annotated[str, Field(max_length=128)]
 Platform = Literal["Android", "iOS"]
@@ -49,3 +49,53 @@ class InstallationUpdate(InstallationFields):
 NOT_NULLABLE = frozenset(
     {"platform", "push_registration_enabled", "registrations_enabled", "is_primary_device"}
 )
+
+
+# --- answers (documented in /openapi.json; see audience.models.answers) ----------------------
+
+
+class Installation(ResponseModel):
+    """An installation as the API shows it (docs/rules.md, Model); mobile lists omit
+    ``pushServiceToken``."""
+
+    push_registration_id: str
+    application_code: str
+    platform: Platform
+    sdk_version: str | None
+    os_version: str | None
+    device_manufacturer: str | None
+    device_model: str | None
+    application_version: str | None
+    app_version: str | None
+    os_language: str | None
+    device_timezone_offset: int | None
+    device_name: str | None
+    push_service_type: PushServiceType | None
+    push_service_token: str | None = None
+    push_registration_enabled: bool
+    registrations_enabled: bool
+    notifications_enabled: bool | None
+    geofencing_enabled: bool | None
+    device_secure: bool | None
+    is_primary_device: bool
+    custom_attributes: dict[str, Any]
+    # null once the person was deleted (R10): the installation stays, uninstalled
+    person_id: str | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    uninstalled_at: Timestamp | None
+
+
+class InstallationSummary(ResponseModel):
+    """A device as listed on its person."""
+
+    push_registration_id: str
+    application_code: str
+    platform: Platform
+    is_primary_device: bool
+    device_model: str | None
+    device_manufacturer: str | None
+    os_version: str | None
+    application_version: str | None
+    created_at: Timestamp
+    updated_at: Timestamp

@@ -8,10 +8,15 @@ from sqlalchemy import Connection, Row
 from audience.attributes.values import apply_custom_attributes
 from audience.auth.principals import AppPrincipal
 from audience.clock import isoformat, utcnow
-from audience.errors import ApiError, validation_error
+from audience.errors import ApiError, InstallationUninstalled, NoRegistration, validation_error
 from audience.events.standard import INSTALL, UNINSTALL, record_standard_event
 from audience.ids import new_id
 from audience.installations import queries
+
+# Offered to the other features (they use installations only through this module).
+from audience.installations.queries import all_for_person as all_for_person
+from audience.installations.queries import live_for_person as live_for_person
+from audience.installations.queries import move_to_person as move_to_person
 from audience.installations.schemas import NOT_NULLABLE
 from audience.persons.queries import insert_anonymous_person
 from audience.segments.membership import refresh_person
@@ -55,7 +60,7 @@ def installation_to_api(row: Row) -> dict[str, Any]:
 
 
 def installation_summary(row: Row) -> dict[str, Any]:
-    """The short form listed on a person (SPEC §7)."""
+    """The short form listed on a person (docs/api.md)."""
     return {
         "pushRegistrationId": row.push_registration_id,
         "applicationCode": row.application_code,
@@ -71,7 +76,7 @@ def installation_summary(row: Row) -> dict[str, Any]:
 
 
 def no_registration(push_registration_id: str) -> ApiError:
-    return ApiError(404, "NO_REGISTRATION", f"No installation '{push_registration_id}'")
+    return NoRegistration(f"No installation '{push_registration_id}'")
 
 
 def get_installation(conn: Connection, push_registration_id: str, for_update: bool = False) -> Row:
@@ -111,9 +116,7 @@ def check_app_installation(
         # Another app's installation is reported exactly like a missing one: no existence leak.
         raise no_registration(push_registration_id)
     if row.uninstalled_at is not None:
-        raise ApiError(
-            410, "INSTALLATION_UNINSTALLED", f"Installation '{push_registration_id}' is uninstalled"
-        )
+        raise InstallationUninstalled(f"Installation '{push_registration_id}' is uninstalled")
     return row
 
 

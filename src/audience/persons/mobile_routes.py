@@ -15,15 +15,17 @@ from audience.auth.user_jwt import UserToken as VerifiedUser
 from audience.auth.user_jwt import read_user_token
 from audience.clock import utcnow
 from audience.db import ConcurrentChange, Database
-from audience.errors import ApiError
+from audience.errors import ApiError, InstallationUninstalled
 from audience.installations import service as installations
+from audience.installations.schemas import Installation
+from audience.models import Page, answers
 from audience.persons import protection, service
 from audience.persons.audit import Audit, installation_source
 from audience.persons.guardrails import record_refusal
 from audience.persons.ordering import update_person_in_order
 from audience.persons.personalize import depersonalize, personalize, require_identity
 from audience.persons.routes import write_identities
-from audience.persons.schemas import PersonalizeRequest, PersonUpdate, PrimaryDevice
+from audience.persons.schemas import Person, PersonalizeRequest, PersonUpdate, PrimaryDevice
 
 router = APIRouter(prefix="/v1/installations/{push_registration_id}", tags=["mobile persons"])
 UserToken = Annotated[str | None, Header(alias="X-User-Token")]
@@ -74,11 +76,11 @@ def _other_device(conn: Connection, person_id: str, other_id: str) -> Row:
     if other.person_id != person_id:
         raise installations.no_registration(other_id)
     if other.uninstalled_at is not None:
-        raise ApiError(410, "INSTALLATION_UNINSTALLED", f"Installation '{other_id}' is uninstalled")
+        raise InstallationUninstalled(f"Installation '{other_id}' is uninstalled")
     return other
 
 
-@router.post("/personalize")
+@router.post("/personalize", **answers(Person))
 def personalize_installation(
     push_registration_id: str,
     body: PersonalizeRequest,
@@ -143,7 +145,7 @@ def _personalize(
     return write_identities(db, work)
 
 
-@router.post("/depersonalize")
+@router.post("/depersonalize", **answers(Installation))
 def depersonalize_installation(push_registration_id: str, app: MobileApp, db: Db) -> dict[str, Any]:
     with db.write() as conn:
         caller = installations.get_app_installation(conn, app, push_registration_id, True)
@@ -151,7 +153,7 @@ def depersonalize_installation(push_registration_id: str, app: MobileApp, db: Db
         return installations.installation_to_api(row)
 
 
-@router.get("/person")
+@router.get("/person", **answers(Person))
 def read_own_person(
     push_registration_id: str, app: MobileApp, db: Db, user_token: UserToken = None
 ) -> dict[str, Any]:
@@ -162,7 +164,7 @@ def read_own_person(
         return _mobile_person(conn, app, person)
 
 
-@router.patch("/person")
+@router.patch("/person", **answers(Person))
 def update_own_person(
     push_registration_id: str,
     body: PersonUpdate,
@@ -187,7 +189,7 @@ def update_own_person(
     return write_identities(db, work)
 
 
-@router.get("/person/installations")
+@router.get("/person/installations", **answers(Page[Installation]))
 def own_person_installations(
     push_registration_id: str, app: MobileApp, db: Db, user_token: UserToken = None
 ) -> dict[str, Any]:
@@ -200,7 +202,7 @@ def own_person_installations(
     return {"items": [_device_view(app, row) for row in rows], "nextCursor": None}
 
 
-@router.post("/person/installations/{other_id}/depersonalize")
+@router.post("/person/installations/{other_id}/depersonalize", **answers(Installation))
 def depersonalize_other_installation(
     push_registration_id: str, other_id: str, app: MobileApp, db: Db, user_token: UserToken = None
 ) -> dict[str, Any]:
@@ -216,7 +218,7 @@ def depersonalize_other_installation(
     return db.write_retrying(work)
 
 
-@router.patch("/person/installations/{other_id}")
+@router.patch("/person/installations/{other_id}", **answers(Installation))
 def update_other_installation(
     push_registration_id: str,
     other_id: str,

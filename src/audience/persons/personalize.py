@@ -12,25 +12,27 @@ from sqlalchemy import Connection, Row
 
 from audience.auth.principals import AppPrincipal
 from audience.db import ConcurrentChange
-from audience.errors import ApiError
+from audience.errors import (
+    AmbiguousPersonalizeCandidates,
+    PersonalizationImpossible,
+    UserIdentityInvalid,
+    UserMergeInterrupted,
+)
 from audience.events.standard import DEPERSONALIZE, PERSONALIZE, record_standard_event
-from audience.installations import queries as installation_queries
-from audience.installations.service import get_installation, update_installation
+from audience.installations.service import get_installation, move_to_person, update_installation
 from audience.persons import queries
 from audience.persons.audit import Audit
 from audience.persons.guardrails import installations_over_cap
 from audience.persons.identities import Identity
 from audience.persons.merges import merge_into
 from audience.persons.service import apply_changes, get_person, identity_taken
-from audience.segments.membership import refresh_person
+from audience.segments.service import refresh_person
 
 
 def require_identity(identity: Identity) -> None:
     """R2 step 0: X must hold at least one identity."""
     if identity.is_empty():
-        raise ApiError(
-            400, "USER_IDENTITY_INVALID", "userIdentity needs externalUserId, a phone or an email"
-        )
+        raise UserIdentityInvalid("userIdentity needs externalUserId, a phone or an email")
 
 
 def personalize(
@@ -49,11 +51,7 @@ def personalize(
     require_identity(identity)
     candidates = queries.owners(conn, identity.external_user_id, identity.phones, identity.emails)
     if len(candidates) > 1:
-        raise ApiError(
-            409,
-            "AMBIGUOUS_PERSONALIZE_CANDIDATES",
-            "The identities in userIdentity belong to more than one person",
-        )
+        raise AmbiguousPersonalizeCandidates()
     target_id = candidates.pop() if candidates else None
     # Both persons this may change are locked in one global order (by id): two crossing
     # personalizations queue instead of deadlocking.
@@ -73,12 +71,7 @@ def personalize(
     already_linked = target is not None and target.id == current.id
     if current.type == "IDENTIFIED" and not already_linked:
         if not force_depersonalize:
-            raise ApiError(
-                409,
-                "PERSONALIZATION_IMPOSSIBLE",
-                "The installation is personalized with another person; "
-                "depersonalize it first or use forceDepersonalize",
-            )
+            raise PersonalizationImpossible()
         installation = depersonalize(conn, installation, app.application_code, audit)
         current = get_person(conn, installation.person_id, for_update=True)
 
@@ -125,9 +118,7 @@ def _add_identity(conn: Connection, person: Row, identity: Identity, audit: Audi
     if changes:
         try:
             apply_changes(conn, person, changes, audit)
-        except ApiError as exc:
-            if exc.code != "USER_MERGE_INTERRUPTED":
-                raise
+        except UserMergeInterrupted as exc:
             # Every owner of X was found at the start, so a conflict now can only be a
             # concurrent request claiming a value since: run again and see the winner.
             raise ConcurrentChange from exc
@@ -140,7 +131,7 @@ def depersonalize(conn: Connection, installation: Row, application_code: str, au
     if person.type != "IDENTIFIED":
         return installation
     anonymous_id = queries.insert_anonymous_person(conn, audit.at)
-    installation_queries.move_to_person(conn, installation.push_registration_id, anonymous_id)
+    move_to_person(conn, installation.push_registration_id, anonymous_id)
     record_standard_event(conn, DEPERSONALIZE, installation, application_code, person.id, audit.at)
     audit.record(person.id, "installations", installation.push_registration_id, None)
     queries.update_person(conn, person.id, updated_at=audit.at)

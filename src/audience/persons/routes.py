@@ -13,15 +13,25 @@ from audience.attributes.values import InvalidValue, parse_datetime
 from audience.auth.dependencies import Db, ReadKey, WriteKey
 from audience.clock import utcnow
 from audience.db import ConcurrentChange, Database
-from audience.errors import ApiError, validation_error
+from audience.errors import PersonNotFound, validation_error
 from audience.installations import queries as installation_queries
+from audience.installations.schemas import Installation
 from audience.installations.service import installation_to_api
+from audience.models import Page, answers
 from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, page
 from audience.persons import export, queries, service
 from audience.persons.audit import Audit, change_to_api
 from audience.persons.identities import normalize_email, normalize_phone
 from audience.persons.ordering import update_person_in_order
-from audience.persons.schemas import PersonCreate, PersonUpdate, TagChanges
+from audience.persons.schemas import (
+    Change,
+    Person,
+    PersonCreate,
+    PersonTags,
+    PersonUpdate,
+    TagChanges,
+    TagCount,
+)
 
 router = APIRouter(tags=["persons"])
 T = TypeVar("T")
@@ -37,7 +47,7 @@ def write_identities(db: Database, work: Callable[[Connection], T]) -> T:
         ) from None
 
 
-@router.post("/v1/persons", status_code=201)
+@router.post("/v1/persons", **answers(Person, 201))
 def create_person(body: PersonCreate, key: WriteKey, db: Db) -> dict[str, Any]:
     fields = body.sent()
 
@@ -57,7 +67,7 @@ def _since(value: str | None) -> datetime | None:
         raise validation_error(f"updatedSince: {exc}", "updatedSince") from None
 
 
-@router.get("/v1/persons")
+@router.get("/v1/persons", **answers(Page[Person]))
 def list_persons(
     _key: ReadKey,
     db: Db,
@@ -82,7 +92,7 @@ def list_persons(
         return page(rows, limit, lambda row: [row.id], lambda row: service.person_to_api(conn, row))
 
 
-@router.get("/v1/persons/lookup")
+@router.get("/v1/persons/lookup", **answers(Person))
 def lookup_person(
     _key: ReadKey,
     db: Db,
@@ -105,17 +115,17 @@ def lookup_person(
     with db.read() as conn:
         person_id = queries.find_by_identity(conn, kind, value)
         if person_id is None:
-            raise ApiError(404, "PERSON_NOT_FOUND", f"No person with this {kind}")
+            raise PersonNotFound(f"No person with this {kind}")
         return service.person_to_api(conn, service.get_person(conn, person_id))
 
 
-@router.get("/v1/persons/{person_id}")
+@router.get("/v1/persons/{person_id}", **answers(Person))
 def read_person(person_id: str, _key: ReadKey, db: Db) -> dict[str, Any]:
     with db.read() as conn:
         return service.person_to_api(conn, service.get_person(conn, person_id))
 
 
-@router.patch("/v1/persons/{person_id}")
+@router.patch("/v1/persons/{person_id}", **answers(Person))
 def update_person(person_id: str, body: PersonUpdate, key: WriteKey, db: Db) -> dict[str, Any]:
     fields = body.sent()
 
@@ -136,13 +146,13 @@ def delete_person(person_id: str, key: WriteKey, db: Db) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/v1/persons/{person_id}/tags")
+@router.get("/v1/persons/{person_id}/tags", **answers(PersonTags))
 def read_tags(person_id: str, _key: ReadKey, db: Db) -> dict[str, list[str]]:
     with db.read() as conn:
         return {"tags": queries.tags_of(conn, service.get_person(conn, person_id).id)}
 
 
-@router.post("/v1/persons/{person_id}/tags")
+@router.post("/v1/persons/{person_id}/tags", **answers(Person))
 def change_tags(person_id: str, body: TagChanges, key: WriteKey, db: Db) -> dict[str, Any]:
     """``{"add": [...], "remove": [...]}``; answers the person."""
     with db.write() as conn:
@@ -159,7 +169,7 @@ def remove_tag(person_id: str, tag: str, key: WriteKey, db: Db) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/v1/persons/{person_id}/installations")
+@router.get("/v1/persons/{person_id}/installations", **answers(Page[Installation]))
 def person_installations(
     person_id: str,
     _key: ReadKey,
@@ -175,7 +185,7 @@ def person_installations(
     return {"items": [installation_to_api(device) for device in devices], "nextCursor": None}
 
 
-@router.get("/v1/persons/{person_id}/changes")
+@router.get("/v1/persons/{person_id}/changes", **answers(Page[Change]))
 def person_changes(
     person_id: str, _key: ReadKey, db: Db, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> dict[str, Any]:
@@ -202,7 +212,7 @@ def export_person(person_id: str, _key: ReadKey, db: Db) -> StreamingResponse:
     return StreamingResponse(export.export_chunks(db, person_id), media_type="application/json")
 
 
-@router.get("/v1/tags")
+@router.get("/v1/tags", **answers(Page[TagCount]))
 def list_tags(
     _key: ReadKey, db: Db, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> dict[str, Any]:

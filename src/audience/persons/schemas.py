@@ -4,7 +4,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from audience.models import ApiModel
+from audience.events.schemas import Event
+from audience.installations.schemas import Installation, InstallationSummary
+from audience.models import ApiModel, ResponseModel, Timestamp
 
 Tag = Annotated[str, Field(pattern=r"^[^\s].{0,254}$")]
 Tags = Annotated[list[Tag], Field(max_length=100)]
@@ -66,3 +68,59 @@ class PersonalizeRequest(ApiModel):
 
 class PrimaryDevice(ApiModel):
     is_primary_device: bool
+
+
+# --- answers (documented in /openapi.json; see audience.models.answers) ----------------------
+
+
+class Person(ResponseModel):
+    """A person as the API shows it (docs/rules.md, Model); ``installations`` lists its live
+    devices."""
+
+    id: str
+    type: Literal["ANONYMOUS", "IDENTIFIED"]
+    external_user_id: str | None
+    phones: list[str]
+    emails: list[str]
+    first_name: str | None
+    last_name: str | None
+    middle_name: str | None
+    gender: Literal["Male", "Female"] | None
+    birthday: str | None
+    tags: list[str]
+    custom_attributes: dict[str, Any]
+    installations: list[InstallationSummary]
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class PersonTags(ResponseModel):
+    tags: list[str]
+
+
+class TagCount(ResponseModel):
+    tag: str
+    count: int
+
+
+class Change(ResponseModel):
+    """One audit record (R9): who changed which field of a person, from what to what."""
+
+    id: str
+    person_id: str
+    changed_at: Timestamp
+    source: str
+    field: str
+    old_value: Any
+    new_value: Any
+
+
+class PersonExport(ResponseModel):
+    """Everything stored about a person (R10)."""
+
+    person: Person
+    merged_ids: list[str]
+    installations: list[Installation]
+    events: list[Event]
+    changes: list[Change]
+    exported_at: Timestamp

@@ -8,9 +8,14 @@ from sqlalchemy import Connection, Row
 
 from audience.attributes.values import apply_custom_attributes
 from audience.clock import isoformat
-from audience.errors import ApiError, validation_error
-from audience.installations import queries as installation_queries
-from audience.installations.service import installation_summary
+from audience.errors import (
+    ApiError,
+    PersonNotFound,
+    UserIdentityInvalid,
+    UserMergeInterrupted,
+    validation_error,
+)
+from audience.installations.service import installation_summary, live_for_person
 from audience.persons import queries
 from audience.persons.audit import Audit
 from audience.persons.guardrails import check_not_blocked
@@ -21,19 +26,18 @@ from audience.persons.identities import (
     normalize_phones,
 )
 from audience.persons.schemas import TagChanges
-from audience.segments.membership import refresh_person
-from audience.segments.queries import forget_person
+from audience.segments.service import forget_person, refresh_person
 
 STANDARD_FIELDS = ("first_name", "last_name", "middle_name", "gender", "birthday")
 MAX_TAGS = 100
 
 
 def person_not_found(person_id: str) -> ApiError:
-    return ApiError(404, "PERSON_NOT_FOUND", f"No person '{person_id}'")
+    return PersonNotFound(f"No person '{person_id}'")
 
 
 def identity_taken(detail: str) -> ApiError:
-    return ApiError(409, "USER_MERGE_INTERRUPTED", detail)
+    return UserMergeInterrupted(detail)
 
 
 def live_person_id(conn: Connection, person_id: str) -> str:
@@ -65,7 +69,7 @@ def person_to_api(conn: Connection, row: Row) -> dict[str, Any]:
         body[to_camel(name)] = getattr(row, name)
     body["tags"] = queries.tags_of(conn, row.id)
     body["customAttributes"] = row.custom_attributes or {}
-    live = installation_queries.live_for_person(conn, row.id)
+    live = live_for_person(conn, row.id)
     body["installations"] = [installation_summary(inst) for inst in live]
     body["createdAt"] = isoformat(row.created_at)
     body["updatedAt"] = isoformat(row.updated_at)
@@ -180,9 +184,7 @@ def create_person(conn: Connection, fields: dict[str, Any], audit: Audit) -> Row
     """An identified person from the server API; it needs at least one identity."""
     identity = read_identity(fields)
     if identity.is_empty():
-        raise ApiError(
-            400, "USER_IDENTITY_INVALID", "A person needs externalUserId, a phone or an email"
-        )
+        raise UserIdentityInvalid()
     if queries.owners(conn, identity.external_user_id, identity.phones, identity.emails):
         raise identity_taken("An identity in the request belongs to another person")
     person_id = queries.insert_anonymous_person(conn, audit.at)

@@ -8,9 +8,10 @@ from pydantic import Field, model_validator
 
 from audience.auth.dependencies import Db, ReadKey, WriteKey
 from audience.errors import validation_error
-from audience.models import ApiModel, Name
+from audience.models import ApiModel, Count, Name, Page, answers
 from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, decode_cursor, page
 from audience.segments import queries, service
+from audience.segments.schemas import Member, Preview, Segment, Target
 
 router = APIRouter(tags=["segments"])
 
@@ -49,14 +50,14 @@ class ResolveRequest(ApiModel):
         return self
 
 
-@router.post("/v1/segments", status_code=201)
+@router.post("/v1/segments", **answers(Segment, 201))
 def create_segment(body: SegmentCreate, _key: WriteKey, db: Db) -> dict[str, Any]:
     with db.write() as conn:
         saved = service.create_segment(conn, body.name, body.description, body.rule)
     return service.finish_saving(db, saved["id"])
 
 
-@router.get("/v1/segments")
+@router.get("/v1/segments", **answers(Page[Segment]))
 def list_segments(
     _key: ReadKey, db: Db, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> dict[str, Any]:
@@ -72,20 +73,20 @@ def list_segments(
     )
 
 
-@router.post("/v1/segments/preview")
+@router.post("/v1/segments/preview", **answers(Preview))
 def preview_segment(body: RuleBody, _key: ReadKey, db: Db) -> dict[str, Any]:
     with db.read() as conn:
         return service.preview(conn, body.rule)
 
 
-@router.get("/v1/segments/{segment_id}")
+@router.get("/v1/segments/{segment_id}", **answers(Segment))
 def read_segment(segment_id: str, _key: ReadKey, db: Db) -> dict[str, Any]:
     with db.read() as conn:
         row = service.get_segment(conn, segment_id)
         return service.segment_to_api(row, service.size_of(conn, row))
 
 
-@router.patch("/v1/segments/{segment_id}")
+@router.patch("/v1/segments/{segment_id}", **answers(Segment))
 def update_segment(segment_id: str, body: SegmentUpdate, _key: WriteKey, db: Db) -> dict[str, Any]:
     changes = body.sent()
     for field in ("name", "rule"):
@@ -96,7 +97,7 @@ def update_segment(segment_id: str, body: SegmentUpdate, _key: WriteKey, db: Db)
     return service.finish_saving(db, segment_id)
 
 
-@router.put("/v1/segments/{segment_id}")
+@router.put("/v1/segments/{segment_id}", **answers(Segment))
 def replace_segment(segment_id: str, body: SegmentCreate, _key: WriteKey, db: Db) -> dict[str, Any]:
     with db.write() as conn:
         service.update_segment(conn, segment_id, body.model_dump())
@@ -111,13 +112,13 @@ def delete_segment(segment_id: str, _key: WriteKey, db: Db) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/v1/segments/{segment_id}/count")
+@router.get("/v1/segments/{segment_id}/count", **answers(Count))
 def count_segment(segment_id: str, _key: ReadKey, db: Db) -> dict[str, int]:
     with db.read() as conn:
         return {"count": service.size_of(conn, service.get_segment(conn, segment_id))}
 
 
-@router.get("/v1/segments/{segment_id}/members")
+@router.get("/v1/segments/{segment_id}/members", **answers(Page[Member]))
 def segment_members(
     segment_id: str, _key: ReadKey, db: Db, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> dict[str, Any]:
@@ -128,7 +129,7 @@ def segment_members(
     return page(rows, limit, lambda row: [row.id], service.member_to_api)
 
 
-@router.post("/v1/audiences/resolve", response_model=None)
+@router.post("/v1/audiences/resolve", response_model=None, responses={200: {"model": Page[Target]}})
 def resolve_audience(
     body: ResolveRequest,
     _key: ReadKey,

@@ -1,4 +1,4 @@
-"""The segment rule language of SPEC §8, parsed into typed, validated objects.
+"""The segment rule language of docs/rules.md (Segments), parsed into typed, validated objects.
 
 Parsing checks every name against the attribute and event definitions, so a saved rule can be
 compiled without further checks; an error names the JSON path of the bad part
@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from audience.attributes.values import InvalidValue, check_scalar
-from audience.errors import ApiError
+from audience.errors import ApiError, ValidationFailed
 from audience.events.standard import STANDARD_EVENTS
 
 ValueType = Literal["string", "number", "boolean", "date", "datetime", "list"]
@@ -181,7 +181,7 @@ class Definitions:
 
 
 def rule_error(path: str, message: str) -> ApiError:
-    return ApiError(400, "VALIDATION_ERROR", f"{path}: {message}", path)
+    return ValidationFailed(f"{path}: {message}", path)
 
 
 class _Parser:

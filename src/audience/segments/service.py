@@ -13,12 +13,17 @@ from sqlalchemy import Connection, Row
 
 from audience.clock import isoformat, utcnow
 from audience.db import Database
-from audience.errors import ApiError
+from audience.errors import ApiError, NotFound
 from audience.ids import new_id
 from audience.observability import SEGMENT_EVALUATIONS
 from audience.segments import queries, upkeep
 from audience.segments.compiler import compile_rule
 from audience.segments.cost import check_cost
+
+# Offered to the other features (they use segments only through this module): keep a changed
+# person's memberships current within the request, and forget a person that goes away.
+from audience.segments.membership import refresh_person as refresh_person
+from audience.segments.queries import forget_person as forget_person
 from audience.segments.rules import Rule, parse_rule
 
 SAMPLE_SIZE = 20
@@ -74,7 +79,7 @@ def parse(conn: Connection, raw_rule: Any) -> Rule:
 def get_segment(conn: Connection, segment_id: str) -> Row:
     row = queries.find(conn, segment_id)
     if row is None:
-        raise ApiError(404, "NOT_FOUND", f"No segment '{segment_id}'")
+        raise NotFound(f"No segment '{segment_id}'")
     return row
 
 
