@@ -24,6 +24,7 @@ from audience.observability import RequestObserver, configure_logging, metrics_r
 from audience.persons.mobile_routes import router as mobile_persons_router
 from audience.persons.routes import router as persons_router
 from audience.segments.routes import router as segments_router
+from audience.webhooks.routes import router as webhooks_router
 from audience.worker import embedded_worker
 
 ROUTERS = (
@@ -36,6 +37,7 @@ ROUTERS = (
     mobile_persons_router,
     event_definitions_router,
     segments_router,
+    webhooks_router,
 )
 
 

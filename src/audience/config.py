@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     worker_shutdown_seconds: float = 10
     # Timeout of one outbound HTTP call (webhook deliveries).
     webhook_timeout_seconds: float = 10
+    # Webhook URLs resolving to loopback, private or link-local addresses are refused unless
+    # this is on (SPEC §11; for receivers on the same host or network).
+    webhook_allow_private: bool = False
+    # First retry delay of a failed webhook delivery; each later one is three times longer,
+    # capped at a day (5 s, 15 s, 45 s … 24 h).
+    webhook_retry_base_seconds: float = 5
 
 
 @lru_cache(maxsize=1)

@@ -27,6 +27,7 @@ from audience.persons.service import (
 )
 from audience.segments.membership import refresh_person
 from audience.segments.queries import forget_person
+from audience.webhooks.publish import publish_merge
 
 
 def require_identity(identity: Identity) -> None:
@@ -148,6 +149,7 @@ def merge_into(conn: Connection, anonymous: Row, survivor: Row, audit: Audit) ->
     queries.add_alias(conn, anonymous.id, survivor.id, audit.at)
     queries.delete_person_row(conn, anonymous.id)
     audit.record(survivor.id, "merge", anonymous.id, survivor.id)
+    publish_merge(conn, survivor.id, anonymous.id, merge_id=None)
     queries.update_person(conn, survivor.id, updated_at=audit.at)
 
 
