@@ -135,8 +135,13 @@ class Worker:
     async def _context(self) -> AsyncIterator[WorkerContext]:
         # Redirects are never followed: a webhook URL that redirects could reach what the
         # address check refused.
+        # As many connections as items may be in flight: a slow receiver holding its
+        # connections must not make other receivers' deliveries queue for the pool.
+        limits = httpx.Limits(
+            max_connections=self.settings.worker_concurrency, max_keepalive_connections=100
+        )
         async with httpx.AsyncClient(
-            timeout=self.settings.webhook_timeout_seconds, follow_redirects=False
+            timeout=self.settings.webhook_timeout_seconds, follow_redirects=False, limits=limits
         ) as http:
             yield WorkerContext(self.db, self.settings, http)
 
