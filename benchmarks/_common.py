@@ -23,14 +23,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(database_url: str, admin_key: str, workers: int = 1) -> Iterator[tuple[str, int]]:
-    """``audience serve`` on a free port; yields (base URL, pid)."""
+def server(
+    database_url: str, admin_key: str, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """``audience serve`` on a free port (``env`` added to its environment); yields
+    (base URL, pid)."""
     port = free_port()
-    env = os.environ | {
-        "AUDIENCE_DATABASE_URL": database_url,
-        "AUDIENCE_ADMIN_KEY": admin_key,
-        "AUDIENCE_SEGMENT_SWEEP_SECONDS": "0",
-    }
+    env = (
+        os.environ
+        | {
+            "AUDIENCE_DATABASE_URL": database_url,
+            "AUDIENCE_ADMIN_KEY": admin_key,
+            "AUDIENCE_SEGMENT_SWEEP_SECONDS": "0",
+        }
+        | (env or {})
+    )
     process = subprocess.Popen(
         [AUDIENCE, "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
@@ -38,7 +45,7 @@ def server(database_url: str, admin_key: str, workers: int = 1) -> Iterator[tupl
         stderr=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded machine starts slowly
     while True:
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
