@@ -38,10 +38,13 @@ def test_two_workers_deliver_each_trigger_once(
     define_purchase(api)
     hook = create_webhook(api, receiver.url(), ["purchase"])
     installation = api.register(shop)
-    for _ in range(6):
-        send_events(api, shop, installation, n=50)
+    for _ in range(4):
+        send_events(api, shop, installation, n=25)
     engines = [Database(make_engine(database_url)) for _ in range(2)]
-    small = settings.model_copy(update={"worker_batch_size": 20})
+    # Generous timeout and lease: on a loaded machine a slow answer must not count as a failure.
+    small = settings.model_copy(
+        update={"worker_batch_size": 20, "webhook_timeout_seconds": 60, "outbox_lease_seconds": 300}
+    )
     threads = [
         threading.Thread(target=lambda d=d: asyncio.run(Worker(d, small).run_until_idle(60)))
         for d in engines
@@ -53,7 +56,7 @@ def test_two_workers_deliver_each_trigger_once(
     for engine in engines:
         engine.engine.dispose()
     ids = Counter(r.headers["webhook-id"] for r in receiver.at())
-    assert len(ids) == 300
+    assert len(ids) == 100
     assert set(ids.values()) == {1}
     assert all(verified(hook["secret"], r)["type"] == "purchase" for r in receiver.at())
 

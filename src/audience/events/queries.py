@@ -182,8 +182,8 @@ def insert_events_returning_ids(conn: Connection, rows: Sequence[dict[str, Any]]
     """:func:`insert_events`, answering the new ids in the rows' order (for webhooks).
 
     SQLite: the writer lock is held, so the batch's rowids are consecutive up to the last one.
-    PostgreSQL: RETURNING yields rows in the order the recordset produced them; they are
-    sorted anyway, since ids come from one sequence in that same order."""
+    PostgreSQL: RETURNING yields the rows in the order the recordset produced them, and the
+    ids come from one sequence in that same order (sorted to rely on the latter only)."""
     if conn.dialect.name == "sqlite":
         insert_events(conn, rows)
         (last,) = _LAST_ROWID.run(conn).fetchone()

@@ -166,7 +166,7 @@ def store_batch(
         )
     if rows and wanted(conn, {row["definition_id"] for row in rows}):
         pks = queries.insert_events_returning_ids(conn, rows)
-        publish_events(conn, [event_api_form(pk, row) for pk, row in zip(pks, rows, strict=True)])
+        publish_events(conn, zip(pks, (row["definition_id"] for row in rows), strict=True))
     else:
         queries.insert_events(conn, rows)
     result.accepted = len(rows)
@@ -274,7 +274,7 @@ def record_server_event(conn: Connection, person_id: str, raw: Any) -> tuple[Row
     refresh_person(conn, person_id, now)
     row = queries.find_event(conn, new_id)
     assert row is not None
-    publish_events(conn, [event_to_api(row)])
+    publish_events(conn, [(new_id, row.definition_id)])
     return row, True
 
 

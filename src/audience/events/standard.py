@@ -68,7 +68,7 @@ def record_standard_event(
         "properties": standard_properties(installation, application_code),
     }
     event_pk = conn.execute(insert(events).values(**values).returning(events.c.id)).scalar_one()
-    publish_events(conn, [event_api_form(event_pk, values)])
+    publish_events(conn, [(event_pk, definition_id)])
 
 
 def record_person_event(
@@ -92,7 +92,5 @@ def record_person_event(
         }
         for person_id in person_ids
     ]
-    pks = conn.execute(
-        insert(events).returning(events.c.id, sort_by_parameter_order=True), rows
-    ).scalars()
-    publish_events(conn, [event_api_form(pk, row) for pk, row in zip(pks, rows, strict=True)])
+    pks = conn.execute(insert(events).returning(events.c.id), rows).scalars()
+    publish_events(conn, [(pk, definition_id) for pk in pks])

@@ -25,12 +25,13 @@ from standardwebhooks import Webhook
 from audience import outbox
 from audience.clock import utcnow
 from audience.db import Database
+from audience.events.standard import event_api_form
 from audience.ids import new_id
 from audience.outbox import OutboxItem
 from audience.webhooks import queries
 from audience.webhooks.guard import resolves_to_forbidden_async
 from audience.webhooks.metrics import ATTEMPTS, OUTCOMES
-from audience.webhooks.publish import TOPIC_DELIVER
+from audience.webhooks.publish import TOPIC_DELIVER, message_body
 
 if TYPE_CHECKING:
     from audience.worker import WorkerContext
@@ -84,28 +85,45 @@ async def fanout(ctx: "WorkerContext", items: list[OutboxItem]) -> Mapping[int, 
 
 def store_deliveries(db: Database, items: list[OutboxItem]) -> None:
     """One delivery per (message, endpoint still there) and its outbox item, in one
-    transaction; run again after a crash, it finds its earlier rows and adds nothing."""
+    transaction; run again after a crash, it finds its earlier rows and adds nothing. Events
+    are read here (their ids travelled); one deleted since (with its person) is not sent."""
     now = utcnow()
     with db.write() as conn:
-        wanted = {eid for item in items for m in item.payload["messages"] for eid in m["endpoints"]}
+        wanted = {
+            eid for item in items for ids in item.payload["endpoints"].values() for eid in ids
+        }
         present = queries.find_endpoints(conn, sorted(wanted))
-        rows = [
-            {
-                "id": new_id(),
-                "endpoint_id": endpoint_id,
-                "message_id": message["id"],
-                "type": message["type"],
-                "body": message["body"],
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for item in items
-            for message in item.payload["messages"]
-            for endpoint_id in message["endpoints"]
-            if endpoint_id in present
-        ]
+        stored = queries.find_events(
+            conn, [pk for item in items for pk, _type in item.payload["events"]]
+        )
+        rows = []
+        for item in items:
+            payload = item.payload
+            prefix, timestamp = payload["prefix"], payload["timestamp"]
+            messages = [
+                (f"msg_{prefix}{m['n']:x}", m["type"], m["data"]) for m in payload["messages"]
+            ] + [
+                (f"msg_{prefix}e{pk}", type_, event_api_form(pk, dict(stored[pk]._mapping)))
+                for pk, type_ in payload["events"]
+                if pk in stored
+            ]
+            for message_id, type_, data in messages:
+                body = message_body(type_, timestamp, data)
+                rows += [
+                    {
+                        "id": new_id(),
+                        "endpoint_id": endpoint_id,
+                        "message_id": message_id,
+                        "type": type_,
+                        "body": body,
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                    for endpoint_id in payload["endpoints"][type_]
+                    if endpoint_id in present
+                ]
         fresh = queries.insert_deliveries(conn, rows)
         outbox.enqueue_many(conn, TOPIC_DELIVER, [{"deliveryId": d} for d in fresh], now)
 

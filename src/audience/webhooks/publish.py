@@ -59,37 +59,52 @@ def publish(conn: Connection, type_: str, data: dict[str, Any]) -> None:
     publish_many(conn, [(type_, data)])
 
 
-def publish_events(conn: Connection, events: Iterable[dict[str, Any]]) -> None:
-    """Stored events, as the history API shows them."""
-    publish_many(conn, [(event["definitionId"], event) for event in events])
+def publish_events(conn: Connection, events: Iterable[tuple[int, str]]) -> None:
+    """Stored events, by (id, definitionId): only their ids travel, and the fan-out reads them
+    (ingestion stays cheap: no per-event serialisation in the request)."""
+    publish_many(conn, [], events)
 
 
-def publish_many(conn: Connection, triggers: Sequence[tuple[str, dict[str, Any]]]) -> None:
+def publish_many(
+    conn: Connection,
+    triggers: Sequence[tuple[str, dict[str, Any]]],
+    events: Iterable[tuple[int, str]] = (),
+) -> None:
     """The one enqueue point of the feature: every trigger some enabled endpoint subscribes
     to becomes a message (its id is the ``webhook-id`` of every attempt), all in one outbox
     row written in the caller's transaction."""
     subs = subscriptions(conn)
-    if not subs or not triggers:
+    if not subs:
         return
-    timestamp = isoformat(utcnow())
-    messages = []
-    for type_, data in triggers:
-        endpoint_ids = subscribers(subs, type_)
-        if endpoint_ids:
-            messages.append(
-                {
-                    "id": "msg_" + secrets.token_hex(12),
-                    "endpoints": endpoint_ids,
-                    "body": json.dumps(
-                        {"type": type_, "timestamp": timestamp, "data": data},
-                        separators=(",", ":"),
-                        default=str,
-                    ),
-                    "type": type_,
-                }
-            )
-    if messages:
-        outbox.enqueue(conn, TOPIC_FANOUT, {"messages": messages})
+    endpoints: dict[str, list[str]] = {}
+
+    def endpoints_of(type_: str) -> list[str]:
+        if type_ not in endpoints:
+            endpoints[type_] = subscribers(subs, type_)
+        return endpoints[type_]
+
+    messages = [
+        {"n": n, "type": type_, "data": data}
+        for n, (type_, data) in enumerate(triggers)
+        if endpoints_of(type_)
+    ]
+    stored = [[pk, type_] for pk, type_ in events if endpoints_of(type_)]
+    if messages or stored:
+        payload = {
+            "timestamp": isoformat(utcnow()),
+            "prefix": secrets.token_hex(8),
+            "endpoints": {type_: ids for type_, ids in endpoints.items() if ids},
+            "messages": messages,
+            "events": stored,
+        }
+        outbox.enqueue(conn, TOPIC_FANOUT, payload)
+
+
+def message_body(type_: str, timestamp: str, data: Any) -> str:
+    """The JSON body of every attempt of one message (SPEC §11)."""
+    return json.dumps(
+        {"type": type_, "timestamp": timestamp, "data": data}, separators=(",", ":"), default=str
+    )
 
 
 def publish_person_changes(conn: Connection, changes: Sequence[Mapping[str, Any]]) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, tuple_, update
 
 from audience.db import DriverStatement
+from audience.tables import events
 from audience.tables import webhook_deliveries as deliveries
 from audience.tables import webhook_endpoints as endpoints
 
@@ -51,9 +52,16 @@ def delete_endpoint(conn: Connection, endpoint_id: str) -> None:
     conn.execute(delete(endpoints).where(endpoints.c.id == endpoint_id))
 
 
+def find_events(conn: Connection, event_ids: Sequence[int]) -> dict[int, Row]:
+    if not event_ids:
+        return {}
+    rows = conn.execute(select(events).where(events.c.id.in_(list(event_ids))))
+    return {row.id: row for row in rows}
+
+
 def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> list[str]:
     """Insert the deliveries not stored yet (a fan-out run again after a crash finds its own
-    earlier rows by (endpoint, message)); answers the ids of every one of them."""
+    earlier rows by (endpoint, message)); answers the ids of the new ones."""
     if not rows:
         return []
     keys = [(row["endpoint_id"], row["message_id"]) for row in rows]
@@ -68,7 +76,7 @@ def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> list[str]
     fresh = [row for row in rows if (row["endpoint_id"], row["message_id"]) not in existing]
     if fresh:
         conn.execute(insert(deliveries), fresh)
-    return [existing.get(key, row["id"]) for key, row in zip(keys, rows, strict=True)]
+    return [row["id"] for row in fresh]
 
 
 def find_deliveries(conn: Connection, delivery_ids: Sequence[str]) -> dict[str, Row]:
