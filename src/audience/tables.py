@@ -282,7 +282,7 @@ webhook_deliveries = Table(
     Column("next_attempt_at", DateTime, nullable=True),
     Column("created_at", DateTime, nullable=False),
     Column("delivered_at", DateTime, nullable=True),
-    UniqueConstraint("endpoint_id", "message_id"),
+    UniqueConstraint("message_id", "endpoint_id"),
     Index("ix_webhook_deliveries_endpoint_id_created_at_id", "endpoint_id", "created_at", "id"),
     Index("ix_webhook_deliveries_status_created_at", "status", "created_at"),
 )

@@ -5,12 +5,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
 
 from audience.db import DriverStatement
 from audience.tables import events
 from audience.tables import webhook_deliveries as deliveries
 from audience.tables import webhook_endpoints as endpoints
+
+_CHUNK = 1000
 
 # Run by every transaction that may publish (each ingested batch): on the driver directly.
 _SUBSCRIPTIONS = DriverStatement("SELECT id, types FROM webhook_endpoints WHERE enabled = ?")
@@ -53,10 +55,13 @@ def delete_endpoint(conn: Connection, endpoint_id: str) -> None:
 
 
 def find_events(conn: Connection, event_ids: Sequence[int]) -> dict[int, Row]:
-    if not event_ids:
-        return {}
-    rows = conn.execute(select(events).where(events.c.id.in_(list(event_ids))))
-    return {row.id: row for row in rows}
+    found: dict[int, Row] = {}
+    for start in range(0, len(event_ids), _CHUNK):
+        chunk = list(event_ids[start : start + _CHUNK])
+        found.update(
+            (row.id, row) for row in conn.execute(select(events).where(events.c.id.in_(chunk)))
+        )
+    return found
 
 
 def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> list[str]:
@@ -64,15 +69,18 @@ def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> list[str]
     earlier rows by (endpoint, message)); answers the ids of the new ones."""
     if not rows:
         return []
-    keys = [(row["endpoint_id"], row["message_id"]) for row in rows]
-    existing = {
-        (endpoint_id, message_id): delivery_id
-        for delivery_id, endpoint_id, message_id in conn.execute(
-            select(deliveries.c.id, deliveries.c.endpoint_id, deliveries.c.message_id).where(
-                tuple_(deliveries.c.endpoint_id, deliveries.c.message_id).in_(keys)
+    message_ids = sorted({row["message_id"] for row in rows})
+    existing: set[tuple[str, str]] = set()
+    for start in range(0, len(message_ids), _CHUNK):  # within every backend's parameter limit
+        chunk = message_ids[start : start + _CHUNK]
+        existing.update(
+            (endpoint_id, message_id)
+            for endpoint_id, message_id in conn.execute(
+                select(deliveries.c.endpoint_id, deliveries.c.message_id).where(
+                    deliveries.c.message_id.in_(chunk)
+                )
             )
         )
-    }
     fresh = [row for row in rows if (row["endpoint_id"], row["message_id"]) not in existing]
     if fresh:
         conn.execute(insert(deliveries), fresh)

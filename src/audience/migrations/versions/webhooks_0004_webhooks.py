@@ -49,7 +49,7 @@ def upgrade() -> None:
         sa.Column("delivered_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
         sa.UniqueConstraint(
-            "endpoint_id", "message_id", name=op.f("uq_webhook_deliveries_endpoint_id_message_id")
+            "message_id", "endpoint_id", name=op.f("uq_webhook_deliveries_message_id_endpoint_id")
         ),
     )
     op.create_index(
