@@ -53,6 +53,7 @@ def server(
         except httpx.TransportError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
             raise RuntimeError("server did not start")
         time.sleep(0.1)
     try:

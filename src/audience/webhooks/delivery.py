@@ -41,7 +41,7 @@ log = logging.getLogger("audience.webhooks")
 MAX_ATTEMPTS = 12  # 11 retries: 5 s x 3^n capped at a day, ≈ 2.6 days in all
 MAX_DELAY = timedelta(days=1)
 DISABLE_AFTER_FAILING = timedelta(days=5)
-PER_ENDPOINT_IN_FLIGHT = 50
+PER_ENDPOINT_IN_FLIGHT = 200
 BUSY_DELAY = timedelta(seconds=1)
 ERROR_LENGTH = 200
 USER_AGENT = "Audience-Webhooks/1"
