@@ -24,16 +24,24 @@ def free_port() -> int:
 
 @contextmanager
 def server(
-    database_url: str, admin_key: str, workers: int = 1, sweep_seconds: float = 0
+    database_url: str,
+    admin_key: str,
+    workers: int = 1,
+    sweep_seconds: float = 0,
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, int]]:
-    """``audience serve`` on a free port (segment sweep off unless ``sweep_seconds``); yields
-    (base URL, pid)."""
+    """``audience serve`` on a free port (segment sweep off unless ``sweep_seconds``; ``env``
+    added to its environment); yields (base URL, pid)."""
     port = free_port()
-    env = os.environ | {
-        "AUDIENCE_DATABASE_URL": database_url,
-        "AUDIENCE_ADMIN_KEY": admin_key,
-        "AUDIENCE_SEGMENT_SWEEP_SECONDS": str(sweep_seconds),
-    }
+    env = (
+        os.environ
+        | {
+            "AUDIENCE_DATABASE_URL": database_url,
+            "AUDIENCE_ADMIN_KEY": admin_key,
+            "AUDIENCE_SEGMENT_SWEEP_SECONDS": str(sweep_seconds),
+        }
+        | (env or {})
+    )
     process = subprocess.Popen(
         [AUDIENCE, "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
@@ -49,6 +57,7 @@ def server(
         except httpx.TransportError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
             raise RuntimeError("server did not start")
         time.sleep(0.1)
     try:

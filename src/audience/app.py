@@ -32,6 +32,7 @@ from audience.query_budget import install as install_query_budget
 from audience.query_params import KnownQueryParameters
 from audience.segments.explain_routes import router as explain_router
 from audience.segments.routes import router as segments_router
+from audience.webhooks.routes import router as webhooks_router
 from audience.worker import embedded_worker
 
 ROUTERS = (
@@ -46,6 +47,7 @@ ROUTERS = (
     event_definitions_router,
     explain_router,
     segments_router,
+    webhooks_router,
 )
 
 

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     blocked_identities: str = "null,undefined,none,anonymous,unknown,0,-1"
     # Personalizing one more device than this evicts the person's least recently seen one.
     max_installations_per_person: int = 50
+    # Webhook URLs resolving to loopback, private or link-local addresses are refused unless
+    # this is on (SPEC §11; for receivers on the same host or network).
+    webhook_allow_private: bool = False
+    # First retry delay of a failed webhook delivery; each later one is three times longer,
+    # capped at a day (5 s, 15 s, 45 s … 24 h).
+    webhook_retry_base_seconds: float = 5
 
 
 @lru_cache(maxsize=1)

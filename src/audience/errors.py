@@ -222,6 +222,123 @@ class TooManyRequests(CodedError):
     meaning = "Generic rate limit from the HTTP layer; retry later."
 
 
+# --- codes of later features (hardening, identity, segments, webhooks, flows, push, bulk) ------
+def _coded(name: str, status: int, code: str, message: str, meaning: str) -> type[CodedError]:
+    return type(
+        name,
+        (CodedError,),
+        {
+            "status": status,
+            "code": code,
+            "default_message": message,
+            "meaning": meaning,
+        },
+    )
+
+
+IdentityBlocked = _coded(
+    "IdentityBlocked",
+    400,
+    "IDENTITY_BLOCKED",
+    "This identity value is blocked",
+    "An identity value is a placeholder named in `AUDIENCE_BLOCKED_IDENTITIES` (docs/identity.md).",
+)
+WebhookUrlForbidden = _coded(
+    "WebhookUrlForbidden",
+    400,
+    "WEBHOOK_URL_FORBIDDEN",
+    "Webhook URL not allowed",
+    "A webhook URL resolves to a loopback, private or link-local address (docs/webhooks.md).",
+)
+UserJwtRequired = _coded(
+    "UserJwtRequired",
+    401,
+    "USER_JWT_REQUIRED",
+    "A valid X-User-Token is required",
+    "A mobile call reads or changes a protected person without a valid user JWT "
+    "(docs/security.md).",
+)
+IdentityNotVerified = _coded(
+    "IdentityNotVerified",
+    403,
+    "IDENTITY_NOT_VERIFIED",
+    "Identity not verified",
+    "A `requireUserJwt` personalize names a phone or email of a person the token's `sub` is not.",
+)
+MergeNotFound = _coded(
+    "MergeNotFound", 404, "MERGE_NOT_FOUND", "No such merge", "No merge has this `mergeId`."
+)
+WebhookNotFound = _coded(
+    "WebhookNotFound",
+    404,
+    "WEBHOOK_NOT_FOUND",
+    "No such webhook endpoint",
+    "No webhook endpoint has this id.",
+)
+DeliveryNotFound = _coded(
+    "DeliveryNotFound",
+    404,
+    "DELIVERY_NOT_FOUND",
+    "No such delivery",
+    "No delivery of this webhook endpoint has this id.",
+)
+FlowNotFound = _coded("FlowNotFound", 404, "FLOW_NOT_FOUND", "No such flow", "No flow has this id.")
+ImportNotFound = _coded(
+    "ImportNotFound", 404, "IMPORT_NOT_FOUND", "No such import", "No import job has this id."
+)
+MessageNotFound = _coded(
+    "MessageNotFound", 404, "MESSAGE_NOT_FOUND", "No such message", "No push message has this id."
+)
+MergeNotUndoable = _coded(
+    "MergeNotUndoable",
+    409,
+    "MERGE_NOT_UNDOABLE",
+    "This merge cannot be undone",
+    "The merge was undone already, or a person it joined was deleted (docs/identity.md).",
+)
+SegmentBuilding = _coded(
+    "SegmentBuilding",
+    409,
+    "SEGMENT_BUILDING",
+    "The segment is still building",
+    "A segment's members are listed once its membership is built; counts work meanwhile.",
+)
+SecretKeyRequired = _coded(
+    "SecretKeyRequired",
+    409,
+    "SECRET_KEY_REQUIRED",
+    "AUDIENCE_SECRET_KEY is not set",
+    "Push credentials are stored encrypted, which needs `AUDIENCE_SECRET_KEY` (docs/push.md).",
+)
+MessageNotCancelable = _coded(
+    "MessageNotCancelable",
+    409,
+    "MESSAGE_NOT_CANCELABLE",
+    "Message already sent",
+    "A push message that is done cannot be canceled.",
+)
+RateLimited = _coded(
+    "RateLimited",
+    429,
+    "RATE_LIMITED",
+    "Too many requests",
+    "Too many failed authentications from an address, or requests of a credential; "
+    "see `Retry-After`.",
+)
+QueryTimeout = _coded(
+    "QueryTimeout",
+    503,
+    "QUERY_TIMEOUT",
+    "The query took too long",
+    "A database statement ran past `AUDIENCE_STATEMENT_TIMEOUT_SECONDS`.",
+)
+
+
+def not_found(code: str, message: str) -> ApiError:
+    """A 404 with a feature's own code (its class above)."""
+    return ERROR_CLASSES[code](message)
+
+
 def error_codes_markdown() -> str:
     """docs/errors.md, generated from the classes above (``audience error-codes`` writes it;
     a test keeps the file equal to this)."""

@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import (
@@ -35,6 +36,10 @@ LATENCY = Histogram(
 )
 EVENTS_INGESTED = Counter("audience_events_ingested", "Events stored", ["source"])
 SEGMENT_EVALUATIONS = Counter("audience_segment_evaluations", "Segment evaluations", ["kind"])
+
+# Metrics read from the database when /metrics is scraped (queue depths, oldest ages): each
+# answers metric families for the app's database. Features append theirs at import.
+SCRAPE_COLLECTORS: list[Callable[[Any], Iterable[Any]]] = []
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 access_log = logging.getLogger("audience.access")
@@ -125,10 +130,24 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
-def metrics_response(_request: Request) -> Response:
-    """All workers' metrics when running multi-process (PROMETHEUS_MULTIPROC_DIR), else ours."""
+class _DatabaseCollector:
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    def collect(self) -> Iterable[Any]:
+        for collector in SCRAPE_COLLECTORS:
+            yield from collector(self.db)
+
+
+def metrics_response(request: Request) -> Response:
+    """All workers' metrics when running multi-process (PROMETHEUS_MULTIPROC_DIR), else ours;
+    then the gauges read from the database (the same for every process)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        body = generate_latest(registry)
+    else:
+        body = generate_latest()
+    from_database = CollectorRegistry(auto_describe=False)
+    from_database.register(_DatabaseCollector(request.app.state.db))
+    return Response(body + generate_latest(from_database), media_type=CONTENT_TYPE_LATEST)

@@ -123,9 +123,7 @@ def claim(
 
 def _any_due(conn: Connection, topics: Sequence[str], now: datetime) -> bool:
     found = conn.execute(
-        select(outbox.c.id)
-        .where(outbox.c.available_at <= now, outbox.c.topic.in_(topics))
-        .limit(1)
+        select(outbox.c.id).where(outbox.c.available_at <= now, outbox.c.topic.in_(topics)).limit(1)
     ).first()
     return found is not None
 
@@ -144,6 +142,14 @@ def acknowledge(db: Database, done: Sequence[int], retry_at: Mapping[int, dateti
                 .values(available_at=bindparam("due")),
                 [{"item_id": item_id, "due": due} for item_id, due in retry_at.items()],
             )
+
+
+def pending_by_topic(conn: Connection) -> dict[str, tuple[int, datetime | None]]:
+    """Per topic: how many items wait (due or not) and when the oldest was written."""
+    rows = conn.execute(
+        select(outbox.c.topic, func.count(), func.min(outbox.c.created_at)).group_by(outbox.c.topic)
+    ).all()
+    return {topic: (int(count), oldest) for topic, count, oldest in rows}
 
 
 def pending_stats(conn: Connection) -> tuple[int, datetime | None]:

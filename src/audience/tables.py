@@ -304,3 +304,40 @@ person_merges = Table(
     Index("ix_person_merges_survivor_id", "survivor_id"),
     Index("ix_person_merges_merged_person_id", "merged_person_id"),
 )
+
+# Outbound webhooks (SPEC §11): endpoints, and one delivery per (endpoint, message).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("url", String(2048), nullable=False),
+    Column("types", Json, nullable=False),
+    Column("description", String(1000), nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    # Start of the current run of failed attempts (None while the endpoint answers 2xx).
+    Column("failing_since", DateTime, nullable=True),
+    Column("disabled_reason", String(64), nullable=True),
+)
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("endpoint_id", String(36), nullable=False),
+    # The webhook-id header: the same for every attempt of this message.
+    Column("message_id", String(64), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Column("next_attempt_at", DateTime, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("delivered_at", DateTime, nullable=True),
+    UniqueConstraint("message_id", "endpoint_id"),
+    Index("ix_webhook_deliveries_endpoint_id_created_at_id", "endpoint_id", "created_at", "id"),
+    Index("ix_webhook_deliveries_status_created_at", "status", "created_at"),
+)

@@ -16,20 +16,24 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
 import httpx
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from audience import outbox
 from audience.clock import utcnow
 from audience.config import Settings
 from audience.db import Database
+from audience.observability import SCRAPE_COLLECTORS
 from audience.outbox import OutboxItem
 from audience.segments.upkeep import build_pending, sweep_due
+from audience.webhooks import delivery as webhook_delivery
+from audience.webhooks.publish import TOPIC_DELIVER, TOPIC_FANOUT
 
 log = logging.getLogger("audience.worker")
 
@@ -55,7 +59,10 @@ class PeriodicJob:
 
 
 # Every outbox topic and its handler.
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {
+    TOPIC_FANOUT: webhook_delivery.fanout,
+    TOPIC_DELIVER: webhook_delivery.deliver,
+}
 
 # Every periodic job.
 PERIODIC: tuple[PeriodicJob, ...] = (
@@ -100,6 +107,9 @@ class Worker:
         self.periodic = PERIODIC if periodic is None else periodic
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        # Set when a handler finishes: what it enqueued (or the room it freed) is claimed at
+        # once instead of after the poll interval.
+        self._wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver and run periodic jobs until ``stop`` is set, then let in-flight work end."""
@@ -132,21 +142,37 @@ class Worker:
     async def _context(self) -> AsyncIterator[WorkerContext]:
         # Redirects are never followed: a webhook URL that redirects could reach what the
         # address check refused.
+        # As many connections as items may be in flight: a slow receiver holding its
+        # connections must not make other receivers' deliveries queue for the pool.
+        limits = httpx.Limits(
+            max_connections=self.settings.worker_concurrency, max_keepalive_connections=100
+        )
         async with httpx.AsyncClient(
-            timeout=self.settings.webhook_timeout_seconds, follow_redirects=False
+            timeout=self.settings.webhook_timeout_seconds, follow_redirects=False, limits=limits
         ) as http:
             yield WorkerContext(self.db, self.settings, http)
 
     async def _deliver_loop(self, ctx: WorkerContext, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self._wake.clear()
             try:
                 claimed = await self._claim_and_start(ctx)
             except Exception:  # a database hiccup must not end the worker
                 log.exception("claiming outbox items failed")
                 claimed = 0
             if not claimed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.settings.worker_poll_seconds)
+                await self._idle(stop)
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        """Wait for the poll interval, a finished handler, or the stop signal."""
+        waiters = {asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())}
+        try:
+            await asyncio.wait(
+                waiters, timeout=self.settings.worker_poll_seconds, return_when="FIRST_COMPLETED"
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     async def _claim_and_start(self, ctx: WorkerContext) -> int:
         capacity = self.settings.worker_concurrency - self._in_flight
@@ -183,6 +209,7 @@ class Worker:
             log.exception("acknowledging outbox items of %s failed", topic)
         finally:
             self._in_flight -= len(items)
+            self._wake.set()
 
     async def _periodic(self, job: PeriodicJob, stop: asyncio.Event) -> None:
         interval = job.interval_seconds(self.settings)
@@ -202,6 +229,24 @@ class Worker:
         _done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
         for task in pending:  # their items come back when the lease runs out
             task.cancel()
+
+
+def queue_gauges(db: Database) -> Iterable[Metric]:
+    """Outbox depth and the age of its oldest item, per topic (scraped from the database)."""
+    with db.read() as conn:
+        stats = outbox.pending_by_topic(conn)
+    depth = GaugeMetricFamily("audience_outbox_items", "Outbox items waiting", labels=["topic"])
+    age = GaugeMetricFamily(
+        "audience_outbox_oldest_seconds", "Age of the oldest outbox item", labels=["topic"]
+    )
+    now = utcnow()
+    for topic, (count, oldest) in sorted(stats.items()):
+        depth.add_metric([topic], count)
+        age.add_metric([topic], (now - oldest).total_seconds() if oldest else 0.0)
+    return [depth, age]
+
+
+SCRAPE_COLLECTORS.append(queue_gauges)
 
 
 @contextlib.asynccontextmanager

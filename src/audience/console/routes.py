@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from audience.auth.dependencies import Db
 from audience.clock import utcnow
-from audience.console import catalog, identity, people, queries, segments
+from audience.console import catalog, identity, people, queries, segments, webhooks
 from audience.console.headers import ConsoleHeaders
 from audience.console.pages import (
     HERE,
@@ -113,7 +113,14 @@ def dashboard(request: Request, user: User, db: Db) -> HTMLResponse:
 def install(app: FastAPI) -> None:
     """Routes, static files and the console's own answers to signed-out and refused requests."""
     # identity before people: its /console/people/merge is not a person id
-    routers = (router, identity.router, people.router, catalog.router, segments.router)
+    routers = (
+        router,
+        identity.router,
+        people.router,
+        catalog.router,
+        segments.router,
+        webhooks.router,
+    )
     for console_router in routers:
         app.include_router(console_router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -174,6 +174,26 @@ def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     _INSERT.run(conn, (json.dumps(records),))
 
 
+_LAST_ROWID = DriverStatement("SELECT last_insert_rowid()")
+_INSERT_RETURNING = DriverStatement("", _INSERT.postgresql.replace("%s", "?") + " RETURNING id")
+
+
+def insert_events_returning_ids(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """:func:`insert_events`, answering the new ids in the rows' order (for webhooks).
+
+    SQLite: the writer lock is held, so the batch's rowids are consecutive up to the last one.
+    PostgreSQL: RETURNING yields the rows in the order the recordset produced them, and the
+    ids come from one sequence in that same order (sorted to rely on the latter only)."""
+    if conn.dialect.name == "sqlite":
+        insert_events(conn, rows)
+        (last,) = _LAST_ROWID.run(conn).fetchone()
+        return list(range(last - len(rows) + 1, last + 1))
+    times = ("occurred_at", "received_at")
+    records = [row | {name: row[name].isoformat() for name in times} for row in rows]
+    ids = [pk for (pk,) in _INSERT_RETURNING.run(conn, (json.dumps(records),)).fetchall()]
+    return sorted(ids)
+
+
 def insert_event(conn: Connection, **values: object) -> int:
     event_id = conn.execute(insert(events).values(**values).returning(events.c.id)).scalar_one()
     return int(event_id)

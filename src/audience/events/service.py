@@ -12,7 +12,7 @@ from audience.clock import isoformat, utcnow
 from audience.db import Database
 from audience.events import queries
 from audience.events.definitions import definitions_by_id, load_for_ingestion
-from audience.events.standard import APP_LAUNCH, standard_properties
+from audience.events.standard import APP_LAUNCH, event_api_form, standard_properties
 from audience.events.validation import CheckedEvent, Definition, InvalidEvent, check_event
 from audience.installations import queries as installation_queries
 from audience.installations.queries import InstallationKey
@@ -20,6 +20,7 @@ from audience.installations.service import check_app_installation
 from audience.persons.queries import profile_ids
 from audience.persons.service import live_person_id
 from audience.segments.membership import refresh_person
+from audience.webhooks.publish import publish_events, wanted
 
 APP_LAUNCH_WINDOW = timedelta(seconds=30)
 
@@ -27,16 +28,8 @@ APP_LAUNCH_WINDOW = timedelta(seconds=30)
 def event_to_api(row: Row, person_id: str | None = None) -> dict[str, Any]:
     """An event as the API shows it; ``person_id`` names the live owner when the event was
     recorded under an id since merged into it."""
-    return {
-        "id": str(row.id),
-        "personId": person_id or row.person_id,
-        "pushRegistrationId": row.push_registration_id,
-        "definitionId": row.definition_id,
-        "occurredAt": isoformat(row.occurred_at),
-        "receivedAt": isoformat(row.received_at),
-        "eventId": row.event_id,
-        "properties": row.properties or {},
-    }
+    values = dict(row._mapping)
+    return event_api_form(row.id, values | {"person_id": person_id or row.person_id})
 
 
 def _definition_ids(raw_events: list[Any]) -> set[str]:
@@ -171,7 +164,11 @@ def store_batch(
                 "properties": properties,
             }
         )
-    queries.insert_events(conn, rows)
+    if rows and wanted(conn, {row["definition_id"] for row in rows}):
+        pks = queries.insert_events_returning_ids(conn, rows)
+        publish_events(conn, zip(pks, (row["definition_id"] for row in rows), strict=True))
+    else:
+        queries.insert_events(conn, rows)
     result.accepted = len(rows)
     if rows:
         # Only segments counting events of these definitions can change.
@@ -278,6 +275,7 @@ def record_server_event(conn: Connection, person_id: str, raw: Any) -> tuple[Row
     refresh_person(conn, person_id, now, events={event.definition_id})
     row = queries.find_event(conn, new_id)
     assert row is not None
+    publish_events(conn, [(new_id, row.definition_id)])
     return row, True
 
 

@@ -5,7 +5,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert
 
+from audience.clock import isoformat
 from audience.tables import events
+from audience.webhooks.publish import publish_events
 
 INSTALL = "Install"
 UNINSTALL = "Uninstall"
@@ -34,6 +36,20 @@ def standard_properties(installation: Row, application_code: str) -> dict[str, A
     }
 
 
+def event_api_form(event_pk: int, values: dict[str, Any]) -> dict[str, Any]:
+    """A stored event as the history API shows it, from its id and its column values."""
+    return {
+        "id": str(event_pk),
+        "personId": values["person_id"],
+        "pushRegistrationId": values["push_registration_id"],
+        "definitionId": values["definition_id"],
+        "occurredAt": isoformat(values["occurred_at"]),
+        "receivedAt": isoformat(values["received_at"]),
+        "eventId": values.get("event_id"),
+        "properties": values["properties"] or {},
+    }
+
+
 def record_standard_event(
     conn: Connection,
     definition_id: str,
@@ -43,16 +59,16 @@ def record_standard_event(
     at: datetime,
 ) -> None:
     """Append one standard event for ``person_id``, stamped with ``installation``'s R6 data."""
-    conn.execute(
-        insert(events).values(
-            person_id=person_id,
-            push_registration_id=installation.push_registration_id,
-            definition_id=definition_id,
-            occurred_at=at,
-            received_at=at,
-            properties=standard_properties(installation, application_code),
-        )
-    )
+    values = {
+        "person_id": person_id,
+        "push_registration_id": installation.push_registration_id,
+        "definition_id": definition_id,
+        "occurred_at": at,
+        "received_at": at,
+        "properties": standard_properties(installation, application_code),
+    }
+    event_pk = conn.execute(insert(events).values(**values).returning(events.c.id)).scalar_one()
+    publish_events(conn, [(event_pk, definition_id)])
 
 
 def record_person_event(
@@ -65,17 +81,16 @@ def record_person_event(
     """Append one server-side event (no installation) to each of ``person_ids``."""
     if not person_ids:
         return
-    conn.execute(
-        insert(events),
-        [
-            {
-                "person_id": person_id,
-                "push_registration_id": None,
-                "definition_id": definition_id,
-                "occurred_at": at,
-                "received_at": at,
-                "properties": properties,
-            }
-            for person_id in person_ids
-        ],
-    )
+    rows = [
+        {
+            "person_id": person_id,
+            "push_registration_id": None,
+            "definition_id": definition_id,
+            "occurred_at": at,
+            "received_at": at,
+            "properties": properties,
+        }
+        for person_id in person_ids
+    ]
+    pks = conn.execute(insert(events).returning(events.c.id), rows).scalars()
+    publish_events(conn, [(pk, definition_id) for pk in pks])

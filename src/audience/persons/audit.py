@@ -8,6 +8,7 @@ from sqlalchemy import Connection, Row
 
 from audience.clock import isoformat
 from audience.persons import queries
+from audience.webhooks.publish import publish_person_changes
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Audit:
 
     def flush(self, conn: Connection) -> None:
         queries.insert_changes(conn, self.rows)
+        publish_person_changes(conn, self.rows)
         self.rows = []
 
 

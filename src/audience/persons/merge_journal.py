@@ -13,6 +13,7 @@ from audience.persons import queries
 from audience.persons.merge_plan import Holdings
 from audience.persons.service import STANDARD_FIELDS
 from audience.tables import person_merges
+from audience.webhooks.publish import publish_merge
 
 
 def holdings_of(conn: Connection, person: Row) -> Holdings:
@@ -63,8 +64,8 @@ def record_merge(
     """Journal a merge; answers its ``mergeId``.
 
     The one place every merge (personalize or operator) passes through, inside the merge's
-    transaction: the ``person.merged`` webhook trigger belongs here
-    (``{"survivorId", "mergedPersonId", "mergeId"}``).
+    transaction, so the ``person.merged`` webhook (``{"survivorId", "mergedPersonId",
+    "mergeId"}``) is published here.
     """
     merge_id = new_id()
     conn.execute(
@@ -80,6 +81,7 @@ def record_merge(
             created_at=at,
         )
     )
+    publish_merge(conn, survivor_id, merged_person_id, merge_id=merge_id)
     return merge_id
 
 

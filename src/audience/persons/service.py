@@ -27,6 +27,7 @@ from audience.persons.identities import (
 )
 from audience.persons.schemas import TagChanges
 from audience.segments.service import forget_person, refresh_person
+from audience.webhooks.publish import PERSON_DELETED, publish
 
 STANDARD_FIELDS = ("first_name", "last_name", "middle_name", "gender", "birthday")
 MAX_TAGS = 100
@@ -218,3 +219,4 @@ def delete_person(conn: Connection, row: Row, audit: Audit) -> None:
     queries.erase_person(conn, row.id, ids, audit.at)
     audit.record(row.id, "deleted", None, None)
     audit.flush(conn)
+    publish(conn, PERSON_DELETED, {"personId": row.id})

@@ -1,0 +1,1 @@
+"""Outbound webhooks (SPEC §11): endpoints, the publishing of triggers, signed deliveries."""
