@@ -28,6 +28,10 @@ from audience import outbox
 from audience.clock import utcnow
 from audience.config import Settings
 from audience.db import Database
+from audience.events import observers
+from audience.flows.engine import handle_steps
+from audience.flows.triggers import STEP_TOPIC as FLOW_STEP
+from audience.flows.triggers import capture as start_flow_runs
 from audience.outbox import OutboxItem
 from audience.segments.membership import sweep_all
 
@@ -55,7 +59,15 @@ class PeriodicJob:
 
 
 # Every outbox topic and its handler.
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {
+    # A flow run's next step, now or when its wait ends (docs/flows.md).
+    FLOW_STEP: handle_steps,
+}
+
+# Every feature acting on stored events in the storing transaction (docs/worker.md).
+EVENT_OBSERVERS = (start_flow_runs,)
+for _observer in EVENT_OBSERVERS:
+    observers.observe(_observer)
 
 # Every periodic job.
 PERIODIC: tuple[PeriodicJob, ...] = (

@@ -12,6 +12,7 @@ from audience.clock import isoformat, utcnow
 from audience.db import Database
 from audience.events import queries
 from audience.events.definitions import definitions_by_id, load_for_ingestion
+from audience.events.observers import notify
 from audience.events.standard import APP_LAUNCH, standard_properties
 from audience.events.validation import CheckedEvent, Definition, InvalidEvent, check_event
 from audience.installations import queries as installation_queries
@@ -172,6 +173,7 @@ def store_batch(
             }
         )
     queries.insert_events(conn, rows)
+    notify(conn, rows)
     result.accepted = len(rows)
     if rows:
         refresh_person(conn, person_id)
@@ -274,9 +276,10 @@ def record_server_event(conn: Connection, person_id: str, raw: Any) -> tuple[Row
         event_id=event.event_id,
         properties=event.properties,
     )
-    refresh_person(conn, person_id, now)
     row = queries.find_event(conn, new_id)
     assert row is not None
+    notify(conn, [row._asdict()])
+    refresh_person(conn, person_id, now)
     return row, True
 
 

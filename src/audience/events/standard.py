@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert
 
+from audience.events.observers import notify
 from audience.tables import events
 
 INSTALL = "Install"
@@ -43,16 +44,16 @@ def record_standard_event(
     at: datetime,
 ) -> None:
     """Append one standard event for ``person_id``, stamped with ``installation``'s R6 data."""
-    conn.execute(
-        insert(events).values(
-            person_id=person_id,
-            push_registration_id=installation.push_registration_id,
-            definition_id=definition_id,
-            occurred_at=at,
-            received_at=at,
-            properties=standard_properties(installation, application_code),
-        )
-    )
+    row = {
+        "person_id": person_id,
+        "push_registration_id": installation.push_registration_id,
+        "definition_id": definition_id,
+        "occurred_at": at,
+        "received_at": at,
+        "properties": standard_properties(installation, application_code),
+    }
+    conn.execute(insert(events).values(**row))
+    notify(conn, [row])
 
 
 def record_person_event(
@@ -65,17 +66,16 @@ def record_person_event(
     """Append one server-side event (no installation) to each of ``person_ids``."""
     if not person_ids:
         return
-    conn.execute(
-        insert(events),
-        [
-            {
-                "person_id": person_id,
-                "push_registration_id": None,
-                "definition_id": definition_id,
-                "occurred_at": at,
-                "received_at": at,
-                "properties": properties,
-            }
-            for person_id in person_ids
-        ],
-    )
+    rows = [
+        {
+            "person_id": person_id,
+            "push_registration_id": None,
+            "definition_id": definition_id,
+            "occurred_at": at,
+            "received_at": at,
+            "properties": properties,
+        }
+        for person_id in person_ids
+    ]
+    conn.execute(insert(events), rows)
+    notify(conn, rows)

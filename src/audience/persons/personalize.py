@@ -13,6 +13,7 @@ from audience.auth.principals import AppPrincipal
 from audience.db import ConcurrentChange
 from audience.errors import ApiError
 from audience.events.standard import DEPERSONALIZE, PERSONALIZE, record_standard_event
+from audience.flows.service import on_person_merged as move_flow_runs
 from audience.installations import queries as installation_queries
 from audience.installations.service import get_installation, update_installation
 from audience.persons import queries
@@ -144,6 +145,7 @@ def merge_into(conn: Connection, anonymous: Row, survivor: Row, audit: Audit) ->
     if tags:
         apply_tags(conn, survivor.id, {"add": sorted(tags)}, audit)
     queries.move_installations(conn, anonymous.id, survivor.id)
+    move_flow_runs(conn, anonymous.id, survivor.id)
     forget_person(conn, anonymous.id)
     queries.add_alias(conn, anonymous.id, survivor.id, audit.at)
     queries.delete_person_row(conn, anonymous.id)

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Row
 from audience.attributes.values import apply_custom_attributes
 from audience.clock import isoformat, utcnow
 from audience.errors import ApiError, validation_error
+from audience.flows.service import on_person_deleted as exit_flow_runs
 from audience.installations import queries as installation_queries
 from audience.installations.service import installation_summary, installation_to_api
 from audience.persons import queries
@@ -204,6 +205,7 @@ def delete_person(conn: Connection, row: Row, audit: Audit) -> None:
     ids = queries.profile_ids(conn, row.id)
     for person_id in ids:
         forget_person(conn, person_id)
+    exit_flow_runs(conn, ids)
     queries.erase_person(conn, row.id, ids, audit.at)
     audit.record(row.id, "deleted", None, None)
     audit.flush(conn)
