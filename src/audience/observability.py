@@ -35,6 +35,8 @@ LATENCY = Histogram(
 )
 EVENTS_INGESTED = Counter("audience_events_ingested", "Events stored", ["source"])
 SEGMENT_EVALUATIONS = Counter("audience_segment_evaluations", "Segment evaluations", ["kind"])
+FLOW_RUNS = Counter("audience_flow_runs", "Flow runs started and ended", ["outcome"])
+FLOW_STEPS = Counter("audience_flow_steps", "Flow steps applied", ["type"])
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 access_log = logging.getLogger("audience.access")

@@ -24,6 +24,7 @@ from audience.errors import ApiError
 from audience.flows import queries
 from audience.flows.definition import step_type
 from audience.flows.triggers import STEP_TOPIC, acting_for, person_matches
+from audience.observability import FLOW_RUNS, FLOW_STEPS
 from audience.outbox import OutboxItem
 from audience.persons.audit import Audit
 from audience.persons.service import get_person, update_person
@@ -118,6 +119,7 @@ def advance_one_step(conn: Connection, run_id: str, expected_step: str) -> str |
         _finish(conn, run, log, now, "failed", entry["detail"])
         return None
     log.append(entry)
+    FLOW_STEPS.labels(kind or "unknown").inc()
     if outcome == "exit":
         _finish(conn, run, log, now, "exited", "exit step")
         return None
@@ -178,3 +180,4 @@ def _finish(
 ) -> None:
     log = [*log, {"at": isoformat(now), "step": None, "type": status, "detail": reason}]
     queries.save_run(conn, run.id, status=status, step=None, log=log, updated_at=now)
+    FLOW_RUNS.labels(status).inc()

@@ -20,6 +20,7 @@ from audience.clock import isoformat, utcnow
 from audience.flows import queries
 from audience.flows.definition import Trigger, parse_entry, parse_trigger
 from audience.ids import new_id
+from audience.observability import FLOW_RUNS
 from audience.segments.compiler import compile_rule
 from audience.segments.queries import load_definitions, person_flags
 from audience.segments.rules import Comparison, Rule
@@ -131,6 +132,7 @@ def start_run(
     )
     if not inserted:
         return None
+    FLOW_RUNS.labels("started").inc()
     outbox.enqueue(conn, STEP_TOPIC, {"runId": run_id, "step": "0"})
     return run_id
 
