@@ -18,6 +18,8 @@ from audience.errors import ApiError
 from audience.events import queries as event_queries
 from audience.events.service import event_to_api, person_history
 from audience.events.standard import STANDARD_EVENTS
+from audience.flows import queries as flow_queries
+from audience.flows.service import run_to_api
 from audience.installations import queries as installation_queries
 from audience.installations.service import get_installation, installation_to_api, set_primary
 from audience.pagination import decode_cursor, encode_cursor
@@ -152,6 +154,10 @@ def person_page(
         ]
         per_day = console_queries.events_per_day(conn, start, ids)
         changes = [change_to_api(c) for c in queries.list_changes(conn, ids, None, AUDIT_SIZE)]
+        flow_runs = [
+            run_to_api(run)
+            for run in flow_queries.runs_page(conn, person_ids=ids, after=None, limit=AUDIT_SIZE)
+        ]
         event_names = sorted(STANDARD_EVENTS) + [
             d.id for d in event_queries.list_definitions(conn, None, None, 500)
         ]
@@ -178,6 +184,7 @@ def person_page(
         filters=filters,
         event_names=event_names,
         changes=changes,
+        flow_runs=flow_runs,
         chart_data={"days": days, "series": {"Events": [per_day.get(day, 0) for day in days]}},
     )
 
