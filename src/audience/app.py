@@ -19,6 +19,7 @@ from audience.db import Database, make_engine
 from audience.errors import install_error_handlers
 from audience.events.routes import definitions_router as event_definitions_router
 from audience.events.routes import events_router
+from audience.flows.routes import router as flows_router
 from audience.installations.routes import router as installations_router
 from audience.limits import InputGuard
 from audience.models import ResponseModel
@@ -48,6 +49,7 @@ ROUTERS = (
     explain_router,
     segments_router,
     webhooks_router,
+    flows_router,
 )
 
 

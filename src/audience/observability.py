@@ -36,6 +36,8 @@ LATENCY = Histogram(
 )
 EVENTS_INGESTED = Counter("audience_events_ingested", "Events stored", ["source"])
 SEGMENT_EVALUATIONS = Counter("audience_segment_evaluations", "Segment evaluations", ["kind"])
+FLOW_RUNS = Counter("audience_flow_runs", "Flow runs started and ended", ["outcome"])
+FLOW_STEPS = Counter("audience_flow_steps", "Flow steps applied", ["type"])
 
 # Metrics read from the database when /metrics is scraped (queue depths, oldest ages): each
 # answers metric families for the app's database. Features append theirs at import.

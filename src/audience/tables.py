@@ -341,3 +341,48 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_endpoint_id_created_at_id", "endpoint_id", "created_at", "id"),
     Index("ix_webhook_deliveries_status_created_at", "status", "created_at"),
 )
+
+flows = Table(
+    "flows",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("definition", Json, nullable=False),  # trigger, entry, reentry, steps
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# Every version of a flow's definition: a run keeps the version it started with.
+flow_versions = Table(
+    "flow_versions",
+    metadata,
+    Column("flow_id", String(36), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("definition", Json, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("flow_id", "version"),
+)
+
+# One row per run. ``active`` is true while the run is active or waiting and NULL once it has
+# ended, so the unique constraint allows one unfinished run per flow and person (NULLs are
+# distinct) however many triggers arrive at once.
+flow_runs = Table(
+    "flow_runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("flow_id", String(36), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("person_id", String(36), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("step", String(255), nullable=True),
+    Column("active", Boolean, nullable=True),
+    Column("trigger", Json, nullable=False),
+    Column("log", Json, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("flow_id", "person_id", "active", name="uq_flow_runs_one_active"),
+    Index("ix_flow_runs_person_id", "person_id"),
+    Index("ix_flow_runs_flow_id_started_at", "flow_id", "started_at"),
+)

@@ -29,6 +29,10 @@ from audience import outbox
 from audience.clock import utcnow
 from audience.config import Settings
 from audience.db import Database
+from audience.events import observers
+from audience.flows.engine import handle_steps
+from audience.flows.triggers import STEP_TOPIC as FLOW_STEP
+from audience.flows.triggers import capture as start_flow_runs
 from audience.observability import SCRAPE_COLLECTORS
 from audience.outbox import OutboxItem
 from audience.segments.upkeep import build_pending, sweep_due
@@ -62,7 +66,14 @@ class PeriodicJob:
 HANDLERS: dict[str, Handler] = {
     TOPIC_FANOUT: webhook_delivery.fanout,
     TOPIC_DELIVER: webhook_delivery.deliver,
+    # A flow run's next step, now or when its wait ends (docs/flows.md).
+    FLOW_STEP: handle_steps,
 }
+
+# Every feature acting on stored events in the storing transaction (docs/worker.md).
+EVENT_OBSERVERS = (start_flow_runs,)
+for _observer in EVENT_OBSERVERS:
+    observers.observe(_observer)
 
 # Every periodic job.
 PERIODIC: tuple[PeriodicJob, ...] = (

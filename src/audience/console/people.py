@@ -18,6 +18,8 @@ from audience.errors import ApiError, NoRegistration, ValidationFailed
 from audience.events import queries as event_queries
 from audience.events.service import event_to_api, person_history
 from audience.events.standard import STANDARD_EVENTS
+from audience.flows import queries as flow_queries
+from audience.flows.service import run_to_api
 from audience.installations import queries as installation_queries
 from audience.installations.service import get_installation, installation_to_api, set_primary
 from audience.pagination import decode_cursor, encode_cursor
@@ -154,6 +156,10 @@ def person_page(
         changes = [change_to_api(c) for c in queries.list_changes(conn, ids, None, AUDIT_SIZE)]
         merges = identity.merge_history(conn, ids)
         segment_list = identity.segment_verdicts(conn, row)
+        flow_runs = [
+            run_to_api(run)
+            for run in flow_queries.runs_page(conn, person_ids=ids, after=None, limit=AUDIT_SIZE)
+        ]
         event_names = sorted(STANDARD_EVENTS) + [
             d.id for d in event_queries.list_definitions(conn, None, None, 500)
         ]
@@ -182,6 +188,7 @@ def person_page(
         changes=changes,
         merges=merges,
         segments=segment_list,
+        flow_runs=flow_runs,
         chart_data={"days": days, "series": {"Events": [per_day.get(day, 0) for day in days]}},
     )
 

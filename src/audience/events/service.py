@@ -12,6 +12,7 @@ from audience.clock import isoformat, utcnow
 from audience.db import Database
 from audience.events import queries
 from audience.events.definitions import definitions_by_id, load_for_ingestion
+from audience.events.observers import notify
 from audience.events.standard import APP_LAUNCH, event_api_form, standard_properties
 from audience.events.validation import CheckedEvent, Definition, InvalidEvent, check_event
 from audience.installations import queries as installation_queries
@@ -169,6 +170,7 @@ def store_batch(
         publish_events(conn, zip(pks, (row["definition_id"] for row in rows), strict=True))
     else:
         queries.insert_events(conn, rows)
+    notify(conn, rows)
     result.accepted = len(rows)
     if rows:
         # Only segments counting events of these definitions can change.
@@ -276,6 +278,7 @@ def record_server_event(conn: Connection, person_id: str, raw: Any) -> tuple[Row
     row = queries.find_event(conn, new_id)
     assert row is not None
     publish_events(conn, [(new_id, row.definition_id)])
+    notify(conn, [row._asdict()])
     return row, True
 
 

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert
 
 from audience.clock import isoformat
+from audience.events.observers import notify
 from audience.tables import events
 from audience.webhooks.publish import publish_events
 
@@ -69,6 +70,7 @@ def record_standard_event(
     }
     event_pk = conn.execute(insert(events).values(**values).returning(events.c.id)).scalar_one()
     publish_events(conn, [(event_pk, definition_id)])
+    notify(conn, [values])
 
 
 def record_person_event(
@@ -94,3 +96,4 @@ def record_person_event(
     ]
     pks = conn.execute(insert(events).returning(events.c.id), rows).scalars()
     publish_events(conn, [(pk, definition_id) for pk in pks])
+    notify(conn, rows)

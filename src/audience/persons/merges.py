@@ -13,6 +13,7 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import Connection, Row
 
 from audience.errors import validation_error
+from audience.flows.service import on_person_merged as move_flow_runs
 from audience.persons import merge_journal, queries
 from audience.persons.audit import Audit
 from audience.persons.identities import MAX_VALUES
@@ -42,6 +43,7 @@ def merge_persons(
     if given["tags"]:
         apply_tags(conn, survivor.id, {"add": given["tags"]}, audit)
     queries.move_installations(conn, merged.id, survivor.id)
+    move_flow_runs(conn, merged.id, survivor.id)
     forget_person(conn, merged.id)
     queries.add_alias(conn, merged.id, survivor.id, audit.at)
     queries.delete_person_row(conn, merged.id)

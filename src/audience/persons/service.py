@@ -15,6 +15,7 @@ from audience.errors import (
     UserMergeInterrupted,
     validation_error,
 )
+from audience.flows.service import on_person_deleted as exit_flow_runs
 from audience.installations.service import installation_summary, live_for_person
 from audience.persons import queries
 from audience.persons.audit import Audit
@@ -216,6 +217,7 @@ def delete_person(conn: Connection, row: Row, audit: Audit) -> None:
     for person_id in ids:
         forget_person(conn, person_id)
     erase_merge_journal(conn, ids)
+    exit_flow_runs(conn, ids)
     queries.erase_person(conn, row.id, ids, audit.at)
     audit.record(row.id, "deleted", None, None)
     audit.flush(conn)

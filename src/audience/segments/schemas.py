@@ -1,6 +1,6 @@
 """Answers of the segment and audience endpoints (see ``audience.models.answers``)."""
 
-from typing import Any
+from typing import Any, Literal
 
 from audience.models import ResponseModel, Timestamp
 
@@ -13,6 +13,8 @@ class Segment(ResponseModel):
     created_at: Timestamp
     updated_at: Timestamp
     size: int | None = None
+    # "building" until the membership of a new or changed rule is stored (docs/decisions.md)
+    status: Literal["building", "ready"]
 
 
 class PersonSummary(ResponseModel):

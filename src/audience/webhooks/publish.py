@@ -90,14 +90,29 @@ def publish_many(
     ]
     stored = [[pk, type_] for pk, type_ in events if endpoints_of(type_)]
     if messages or stored:
-        payload = {
-            "timestamp": isoformat(utcnow()),
-            "prefix": secrets.token_hex(8),
-            "endpoints": {type_: ids for type_, ids in endpoints.items() if ids},
-            "messages": messages,
-            "events": stored,
-        }
-        outbox.enqueue(conn, TOPIC_FANOUT, payload)
+        _enqueue(conn, {type_: ids for type_, ids in endpoints.items() if ids}, messages, stored)
+
+
+def publish_to(conn: Connection, endpoint_id: str, type_: str, data: dict[str, Any]) -> None:
+    """One message to one endpoint whatever types it subscribes to (a flow's webhook step),
+    signed, delivered and retried like every other."""
+    _enqueue(conn, {type_: [endpoint_id]}, [{"n": 0, "type": type_, "data": data}], [])
+
+
+def _enqueue(
+    conn: Connection,
+    endpoints: dict[str, list[str]],
+    messages: list[dict[str, Any]],
+    events: list[list[Any]],
+) -> None:
+    payload = {
+        "timestamp": isoformat(utcnow()),
+        "prefix": secrets.token_hex(8),
+        "endpoints": endpoints,
+        "messages": messages,
+        "events": events,
+    }
+    outbox.enqueue(conn, TOPIC_FANOUT, payload)
 
 
 def message_body(type_: str, timestamp: str, data: Any) -> str:

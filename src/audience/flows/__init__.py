@@ -1,0 +1,1 @@
+"""Flows: automated communication driven by events and segment changes (docs/flows.md)."""
