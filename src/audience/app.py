@@ -23,6 +23,7 @@ from audience.limits import InputGuard
 from audience.observability import RequestObserver, configure_logging, metrics_response
 from audience.persons.mobile_routes import router as mobile_persons_router
 from audience.persons.routes import router as persons_router
+from audience.push.routes import router as push_router
 from audience.segments.routes import router as segments_router
 from audience.worker import embedded_worker
 
@@ -36,6 +37,7 @@ ROUTERS = (
     mobile_persons_router,
     event_definitions_router,
     segments_router,
+    push_router,
 )
 
 

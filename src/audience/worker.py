@@ -29,6 +29,7 @@ from audience.clock import utcnow
 from audience.config import Settings
 from audience.db import Database
 from audience.outbox import OutboxItem
+from audience.push import sender as push_sender
 from audience.segments.membership import sweep_all
 
 log = logging.getLogger("audience.worker")
@@ -55,7 +56,11 @@ class PeriodicJob:
 
 
 # Every outbox topic and its handler.
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {
+    # Push (SPEC §13): a message fans out into chunks of deliveries, each chunk is sent.
+    push_sender.TOPIC_MESSAGE: push_sender.handle_messages,
+    push_sender.TOPIC_SEND: push_sender.handle_sends,
+}
 
 # Every periodic job.
 PERIODIC: tuple[PeriodicJob, ...] = (
