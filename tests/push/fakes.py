@@ -73,6 +73,12 @@ class FakeProviders:
         self.on_send: Callable[[str], None] | None = None
         self.delay = 0.0
 
+    def forget_requests(self) -> None:
+        """Forget what was sent, keep issued tokens (the server keeps its cache)."""
+        self.token_requests.clear()
+        self.fcm.clear()
+        self.apns.clear()
+
     def answer_for(self, token: str) -> Answer | None:
         queue = self.script.get(token)
         return queue.pop(0) if queue else None
