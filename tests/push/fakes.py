@@ -138,16 +138,22 @@ class FakeProviders:
         self.issued.add(token)
         return 200, {"access_token": token, "expires_in": self.expires_in}, {}
 
-    async def fcm_send(self, path: str, headers: dict[str, str], raw: bytes, version: str) -> Answer:
+    async def fcm_send(
+        self, path: str, headers: dict[str, str], raw: bytes, version: str
+    ) -> Answer:
         body = json.loads(raw)
         self.fcm.append(Recorded(path, headers, body, version))
         if headers.get("authorization", "").removeprefix("Bearer ") not in self.issued:
             return 401, {"error": {"code": 401, "status": "UNAUTHENTICATED"}}, {}
         return await self._answer(body["message"]["token"]) or (
-            200, {"name": f"projects/demo/messages/{len(self.fcm)}"}, {}
+            200,
+            {"name": f"projects/demo/messages/{len(self.fcm)}"},
+            {},
         )
 
-    async def apns_send(self, path: str, headers: dict[str, str], raw: bytes, version: str) -> Answer:
+    async def apns_send(
+        self, path: str, headers: dict[str, str], raw: bytes, version: str
+    ) -> Answer:
         self.apns.append(Recorded(path, headers, json.loads(raw), version))
         try:
             jwt.decode(

@@ -17,7 +17,6 @@ from tests.push.helpers import (
     set_up_push,
 )
 
-
 EVERYONE: dict[str, Any] = {"rule": {"not": {"tag": "no-one-has-this-tag"}}}
 
 
@@ -54,8 +53,13 @@ def test_a_segment_message_reaches_each_device_once_and_counts_it(
 
 
 def test_one_send_per_distinct_token(
-    api: Api, shop: dict[str, Any], keys: Keys, servers: Servers, fake: FakeProviders,
-    db: Database, settings: Settings,
+    api: Api,
+    shop: dict[str, Any],
+    keys: Keys,
+    servers: Servers,
+    fake: FakeProviders,
+    db: Database,
+    settings: Settings,
 ) -> None:
     set_up_push(api, shop, keys, servers)
     device(api, shop, "same-token")
@@ -67,8 +71,13 @@ def test_one_send_per_distinct_token(
 
 
 def test_only_live_push_enabled_devices_of_the_app_and_the_flags(
-    api: Api, shop: dict[str, Any], keys: Keys, servers: Servers, fake: FakeProviders,
-    db: Database, settings: Settings,
+    api: Api,
+    shop: dict[str, Any],
+    keys: Keys,
+    servers: Servers,
+    fake: FakeProviders,
+    db: Database,
+    settings: Settings,
 ) -> None:
     set_up_push(api, shop, keys, servers)
     other_app = api.create_app("Other")
@@ -103,8 +112,13 @@ def test_only_live_push_enabled_devices_of_the_app_and_the_flags(
 
 
 def test_templates_render_per_person_and_missing_values_are_empty(
-    api: Api, shop: dict[str, Any], keys: Keys, servers: Servers, fake: FakeProviders,
-    db: Database, settings: Settings,
+    api: Api,
+    shop: dict[str, Any],
+    keys: Keys,
+    servers: Servers,
+    fake: FakeProviders,
+    db: Database,
+    settings: Settings,
 ) -> None:
     set_up_push(api, shop, keys, servers)
     api.define_attribute("plan", "string")
@@ -175,15 +189,20 @@ def test_the_audience_is_one_selector_and_is_checked(api: Api, shop: dict[str, A
 
 
 def test_send_at_waits_for_its_time(
-    api: Api, shop: dict[str, Any], keys: Keys, servers: Servers, fake: FakeProviders,
-    db: Database, settings: Settings,
+    api: Api,
+    shop: dict[str, Any],
+    keys: Keys,
+    servers: Servers,
+    fake: FakeProviders,
+    db: Database,
+    settings: Settings,
 ) -> None:
     set_up_push(api, shop, keys, servers)
     device(api, shop, "later")
     message_id = send(api, shop, EVERYONE, sendAt="2099-01-01T09:00:00Z")
     run_worker(db, settings)
     assert message(api, message_id)["status"] == "queued"
-    assert message(api, message_id)["sendAt"] .startswith("2099-01-01T09:00:00")
+    assert message(api, message_id)["sendAt"].startswith("2099-01-01T09:00:00")
     assert fake.fcm == []
     make_everything_due(db)
     run_worker(db, settings)
@@ -192,8 +211,13 @@ def test_send_at_waits_for_its_time(
 
 
 def test_cancel_before_send_at_sends_nothing(
-    api: Api, shop: dict[str, Any], keys: Keys, servers: Servers, fake: FakeProviders,
-    db: Database, settings: Settings,
+    api: Api,
+    shop: dict[str, Any],
+    keys: Keys,
+    servers: Servers,
+    fake: FakeProviders,
+    db: Database,
+    settings: Settings,
 ) -> None:
     set_up_push(api, shop, keys, servers)
     device(api, shop, "never")
@@ -221,8 +245,13 @@ def test_messages_are_listed_newest_first(
 
 
 def test_send_to_person_uses_the_same_path(
-    api: Api, shop: dict[str, Any], keys: Keys, servers: Servers, fake: FakeProviders,
-    db: Database, settings: Settings,
+    api: Api,
+    shop: dict[str, Any],
+    keys: Keys,
+    servers: Servers,
+    fake: FakeProviders,
+    db: Database,
+    settings: Settings,
 ) -> None:
     set_up_push(api, shop, keys, servers)
     mine = device(api, shop, "mine")
