@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     push_provider: str = "live"
     # Deliveries per outbox item, and provider requests in flight per worker process.
     push_chunk_size: int = 500
-    push_concurrency: int = 200
+    push_concurrency: int = 64
     push_chunks_in_flight: int = 4
     # Attempts of one delivery (429/5xx/network) before it is reported failed.
     push_max_attempts: int = 8

@@ -269,12 +269,14 @@ class Servers:
         plain = Config()
         plain.bind = [f"127.0.0.1:{self.http_port}"]
         plain.loglevel = "WARNING"
+        plain.backlog = 4096
         tls = Config()
         tls.bind = [f"127.0.0.1:{self.tls_port}"]
         tls.certfile = str(self._cert)
         tls.keyfile = str(self._key)
         tls.alpn_protocols = ["h2"]
         tls.loglevel = "WARNING"
+        tls.backlog = 4096
         await asyncio.gather(
             serve(self.app, plain, shutdown_trigger=self._stop.wait),  # type: ignore[arg-type]
             serve(self.app, tls, shutdown_trigger=self._stop.wait),  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from audience.auth.dependencies import Db
 from audience.clock import utcnow
-from audience.console import catalog, people, queries, segments
+from audience.console import catalog, messages, people, queries, segments
 from audience.console.pages import (
     HERE,
     Denied,
@@ -106,7 +106,13 @@ def dashboard(request: Request, user: User, db: Db) -> HTMLResponse:
 
 def install(app: FastAPI) -> None:
     """Routes, static files and the console's own answers to signed-out and refused requests."""
-    for console_router in (router, people.router, catalog.router, segments.router):
+    for console_router in (
+        router,
+        people.router,
+        catalog.router,
+        segments.router,
+        messages.router,
+    ):
         app.include_router(console_router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_exception_handler(SignedOut, signed_out_response)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from audience.tables import (
     push_credentials,
     push_deliveries,
     push_messages,
+    segment_members,
 )
 
 PENDING = "pending"
@@ -192,3 +193,26 @@ def live_installation(conn: Connection, push_registration_id: str) -> Row | None
             installations.c.push_registration_id == push_registration_id
         )
     ).first()
+
+
+def segment_audience_count(conn: Connection, segment_id: str, application_id: str) -> int:
+    """Distinct tokens a message to the segment would be sent to now (the console's figure)."""
+    return int(
+        conn.execute(
+            select(func.count(func.distinct(installations.c.push_service_token)))
+            .select_from(
+                segment_members.join(
+                    installations, installations.c.person_id == segment_members.c.person_id
+                )
+            )
+            .where(
+                segment_members.c.segment_id == segment_id,
+                installations.c.application_id == application_id,
+                installations.c.uninstalled_at.is_(None),
+                installations.c.push_registration_enabled.is_(True),
+                installations.c.push_service_token.is_not(None),
+                installations.c.push_service_token != "",
+            )
+        ).scalar()
+        or 0
+    )

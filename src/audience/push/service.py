@@ -18,8 +18,14 @@ from audience.errors import ApiError, not_found
 from audience.ids import new_id
 from audience.persons.queries import resolve_person_id
 from audience.push import queries
-from audience.push.templates import compile_content
+from audience.push.templates import (
+    compile_content,
+    installation_context,
+    person_context,
+    render,
+)
 from audience.segments.compiler import compile_rule
+from audience.segments.queries import resolve_installations
 from audience.segments.service import get_segment, parse
 from audience.tables import installations, persons
 
@@ -171,3 +177,37 @@ def delivery_to_api(row: Row) -> dict[str, Any]:
     if row.error:
         answer["error"] = row.error
     return answer
+
+
+def sample_rendering(
+    conn: Connection, application_code: str, segment_id: str, title: str, body: str
+) -> dict[str, Any]:
+    """What the console shows before sending: how many devices, and the title and body as the
+    first member with a device would get them (400 if a template does not parse)."""
+    app = _application(conn, application_code)
+    get_segment(conn, segment_id)
+    compiled = compile_content(title, body)
+    count = queries.segment_audience_count(conn, segment_id, app.id)
+    sample = resolve_installations(
+        conn,
+        segment_id=segment_id,
+        condition=None,
+        application_code=application_code,
+        platform=None,
+        push_registration_enabled_only=True,
+        notifications_enabled_only=False,
+        primary_device_only=False,
+        after=None,
+        limit=1,
+    )[:1]
+    rendered = None
+    if sample:
+        row = sample[0]
+        person = queries.persons_by_id(conn, [row.person_id]).get(row.person_id)
+        device = queries.installations_by_id(conn, [row.push_registration_id]).get(
+            row.push_registration_id
+        )
+        context = {"person": person_context(person), "installation": installation_context(device)}
+        rendered_title, rendered_body = render(compiled, context)
+        rendered = {"personId": row.person_id, "title": rendered_title, "body": rendered_body}
+    return {"count": count, "sample": rendered}
