@@ -14,7 +14,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,16 +22,15 @@ from typing import Any
 import httpx
 from sqlalchemy import func, insert, select, text
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.push.fakes
 from _common import backend_of, fresh_database, server
+from tests.push.fakes import FakeProviders, Keys, Servers, make_certificates, pem
 
 from audience.clock import utcnow
 from audience.db import Database, make_engine
 from audience.migrate import upgrade
 from audience.tables import applications, installations, persons, segment_members, segments
-from tests.push.fakes import FakeProviders, Keys, Servers, make_certificates, pem
 
 ADMIN_KEY = "ak_benchmark-admin"
 APP_CODE = "p" * 64
