@@ -12,6 +12,7 @@ message's chunks send nothing more.
 
 import asyncio
 import json
+import logging
 import random
 import ssl
 import weakref
@@ -57,7 +58,9 @@ if TYPE_CHECKING:  # the worker imports this module to list its handlers
 
 __all__ = ["TOPIC_MESSAGE", "TOPIC_SEND", "handle_messages", "handle_sends"]
 
+log = logging.getLogger("audience.push")
 RESOLVE_PAGE = 1000
+CLOSE_TIMEOUT_SECONDS = 5
 # How soon a chunk that found every slot taken is tried again.
 LATER_SECONDS = 0.2
 SERVICE_OF_PLATFORM = {"Android": "Firebase", "iOS": "APNS"}
@@ -383,13 +386,17 @@ async def handle_sends(ctx: "WorkerContext", items: list[OutboxItem]) -> Mapping
     if not taken:
         return retry
     gates.active += len(taken)
+    http = push_http_client(ctx.settings)
     try:
-        async with push_http_client(ctx.settings) as http:
-            pool = _Providers(ctx.settings, http)
-            dues = await asyncio.gather(
-                *(_send_chunk(ctx, pool, gates.sends, item) for item in taken)
-            )
+        pool = _Providers(ctx.settings, http)
+        dues = await asyncio.gather(*(_send_chunk(ctx, pool, gates.sends, item) for item in taken))
     finally:
         gates.active -= len(taken)
+        # A provider that never answers the TLS close must not keep the chunks' outcome
+        # (already stored) from being acknowledged.
+        with anyio.move_on_after(CLOSE_TIMEOUT_SECONDS) as scope:
+            await http.aclose()
+        if scope.cancelled_caught:
+            log.warning("closing the push HTTP client timed out")
     retry |= {item.id: due for item, due in zip(taken, dues, strict=True) if due is not None}
     return retry
