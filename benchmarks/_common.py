@@ -23,7 +23,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(database_url: str, admin_key: str, workers: int = 1) -> Iterator[tuple[str, int]]:
+def server(
+    database_url: str, admin_key: str, workers: int = 1, start_timeout: float = 60
+) -> Iterator[tuple[str, int]]:
     """``audience serve`` on a free port; yields (base URL, pid)."""
     port = free_port()
     env = os.environ | {
@@ -38,7 +40,7 @@ def server(database_url: str, admin_key: str, workers: int = 1) -> Iterator[tupl
         stderr=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + start_timeout
     while True:
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:

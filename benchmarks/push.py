@@ -167,7 +167,10 @@ def main() -> None:
     }
     admin = {"Authorization": f"App {ADMIN_KEY}"}
     peak = 0.0
-    with server(url, ADMIN_KEY) as (base_url, pid), httpx.Client(base_url=base_url) as http:
+    with (
+        server(url, ADMIN_KEY, start_timeout=300) as (base_url, pid),
+        httpx.Client(base_url=base_url) as http,
+    ):
         account = {
             "type": "service_account",
             "project_id": "bench",

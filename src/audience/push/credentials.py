@@ -42,7 +42,7 @@ class ApnsCredentials:
 def _check_key(pem: str, kind: type, field: str, what: str) -> None:
     try:
         key = load_pem_private_key(pem.encode(), password=None)
-    except (ValueError, TypeError):
+    except Exception:  # ValueError, TypeError (encrypted), UnsupportedAlgorithm …
         raise validation_error(f"{field} is not a PEM private key", field) from None
     if not isinstance(key, kind):
         raise validation_error(f"{field} must be {what}", field)

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Connection, Row
 from audience import outbox
 from audience.apps import queries as app_queries
 from audience.clock import isoformat, to_naive_utc, utcnow
-from audience.errors import ApiError, not_found
+from audience.errors import ApiError, not_found, validation_error
 from audience.ids import new_id
 from audience.persons.queries import resolve_person_id
 from audience.push import queries
@@ -80,7 +80,10 @@ def create_message(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
     notification = fields["notification"]
     compile_content(notification["title"], notification["body"])
     send_at = fields.get("sendAt")
-    due = to_naive_utc(send_at) if isinstance(send_at, datetime) else None
+    try:
+        due = to_naive_utc(send_at) if isinstance(send_at, datetime) else None
+    except OverflowError:
+        raise validation_error("sendAt is out of range", "sendAt") from None
     now = utcnow()
     message_id = new_id()
     content = {

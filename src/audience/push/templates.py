@@ -50,6 +50,10 @@ def compile_content(title: str, body: str) -> CompiledContent:
                 f"notification.{field} is not a valid template: {exc.message} (line {exc.lineno})",
                 f"notification.{field}",
             ) from None
+        except (RecursionError, MemoryError, ValueError):  # e.g. absurdly deep nesting
+            raise validation_error(
+                f"notification.{field} is not a valid template", f"notification.{field}"
+            ) from None
         personal = personal or bool(meta.find_undeclared_variables(parsed))
     return CompiledContent(compiled["title"], compiled["body"], personal)
 
