@@ -169,7 +169,7 @@ def main() -> None:
     peak = 0.0
     with (
         server(url, ADMIN_KEY, start_timeout=300) as (base_url, pid),
-        httpx.Client(base_url=base_url) as http,
+        httpx.Client(base_url=base_url, timeout=120) as http,
     ):
         account = {
             "type": "service_account",

@@ -95,6 +95,8 @@ class FakeProviders:
         raw = b""
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":  # the client gave up (timeout)
+                return
             raw += message.get("body", b"")
             if not message.get("more_body"):
                 break
