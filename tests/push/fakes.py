@@ -272,6 +272,7 @@ class Servers:
         plain.bind = [f"127.0.0.1:{self.http_port}"]
         plain.loglevel = "WARNING"
         plain.backlog = 4096
+        plain.keep_alive_timeout = 300  # a loaded machine must not see idle connections reset
         tls = Config()
         tls.bind = [f"127.0.0.1:{self.tls_port}"]
         tls.certfile = str(self._cert)
@@ -279,6 +280,7 @@ class Servers:
         tls.alpn_protocols = ["h2"]
         tls.loglevel = "WARNING"
         tls.backlog = 4096
+        tls.keep_alive_timeout = 300
         await asyncio.gather(
             serve(self.app, plain, shutdown_trigger=self._stop.wait),  # type: ignore[arg-type]
             serve(self.app, tls, shutdown_trigger=self._stop.wait),  # type: ignore[arg-type]

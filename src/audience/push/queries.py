@@ -18,6 +18,9 @@ from audience.tables import (
 )
 
 PENDING = "pending"
+# Handed to a provider by a worker right now; a row left so by a dead worker is taken again
+# once it is older than the chunk's staleness limit.
+SENDING = "sending"
 
 
 def upsert_credentials(
@@ -123,16 +126,35 @@ def list_deliveries(
     return list(conn.execute(query))
 
 
-def pending_of_chunk(conn: Connection, message_id: str, chunk: int) -> list[Row]:
-    return list(
-        conn.execute(
-            select(push_deliveries).where(
-                push_deliveries.c.message_id == message_id,
-                push_deliveries.c.chunk == chunk,
-                push_deliveries.c.status == PENDING,
-            )
-        )
+def take_chunk(
+    conn: Connection, message_id: str, chunk: int, stale_before: datetime
+) -> tuple[list[Row], datetime | None]:
+    """Mark a chunk's pending deliveries ``sending`` (and those left ``sending`` by a worker
+    that died, older than ``stale_before``) and answer them; also when the chunk's other
+    ``sending`` rows — another worker's, still in flight — were last touched."""
+    in_chunk = (push_deliveries.c.message_id == message_id) & (push_deliveries.c.chunk == chunk)
+    query = select(push_deliveries).where(
+        in_chunk,
+        (push_deliveries.c.status == PENDING)
+        | ((push_deliveries.c.status == SENDING) & (push_deliveries.c.updated_at < stale_before)),
     )
+    rows = list(conn.execute(query.with_for_update()))
+    now = utcnow()
+    if rows:
+        conn.execute(
+            update(push_deliveries)
+            .where(push_deliveries.c.id.in_([row.id for row in rows]))
+            .values(status=SENDING, updated_at=now)
+        )
+    busy = conn.execute(
+        select(func.max(push_deliveries.c.updated_at)).where(
+            in_chunk,
+            push_deliveries.c.status == SENDING,
+            push_deliveries.c.updated_at >= stale_before,
+            push_deliveries.c.updated_at < now,
+        )
+    ).scalar()
+    return rows, busy
 
 
 def record_results(conn: Connection, results: Iterable[dict[str, Any]]) -> None:
@@ -141,7 +163,10 @@ def record_results(conn: Connection, results: Iterable[dict[str, Any]]) -> None:
     if rows:
         conn.execute(
             update(push_deliveries)
-            .where(push_deliveries.c.id == bindparam("delivery_id"))
+            .where(
+                push_deliveries.c.id == bindparam("delivery_id"),
+                push_deliveries.c.status == SENDING,  # a canceled or re-taken row stays so
+            )
             .values(
                 status=bindparam("new_status"),
                 error=bindparam("new_error"),
@@ -163,7 +188,10 @@ def cancel_pending(conn: Connection, message_id: str) -> None:
 def has_pending(conn: Connection, message_id: str) -> bool:
     found = conn.execute(
         select(push_deliveries.c.id)
-        .where(push_deliveries.c.message_id == message_id, push_deliveries.c.status == PENDING)
+        .where(
+            push_deliveries.c.message_id == message_id,
+            push_deliveries.c.status.in_([PENDING, SENDING]),
+        )
         .limit(1)
     ).first()
     return found is not None

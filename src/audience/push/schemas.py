@@ -138,7 +138,7 @@ class MessagePage(BaseModel):
 class DeliveryOut(BaseModel):
     pushRegistrationId: str
     personId: str | None
-    status: Literal["pending", "sent", "failed", "invalid_token", "canceled"]
+    status: Literal["pending", "sending", "sent", "failed", "invalid_token", "canceled"]
     attempts: int
     updatedAt: str
     error: str | None = None

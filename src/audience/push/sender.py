@@ -176,6 +176,8 @@ class _Chunk:
     message: Row | None
     deliveries: list[Row]
     providers: dict[str, Provider]
+    # When another worker last touched the deliveries it is still sending, if any.
+    busy_since: datetime | None
 
 
 class _Providers:
@@ -219,13 +221,25 @@ def _apns_url(settings: Settings, environment: str) -> str:
     return settings.apns_sandbox_url if environment == "sandbox" else settings.apns_url
 
 
-def _load_chunk(db: Database, pool: _Providers, message_id: str, chunk: int) -> _Chunk:
-    with db.read() as conn:
+def _load_chunk(
+    db: Database, settings: Settings, pool: _Providers, message_id: str, chunk: int
+) -> _Chunk:
+    """Take the chunk's deliveries to send (see ``queries.take_chunk``): a chunk whose lease
+    ran out while its first worker was still sending finds nothing left to send twice."""
+    stale_before = utcnow() - timedelta(seconds=_stale_seconds(settings))
+    with db.write() as conn:
         message = queries.find_message(conn, message_id)
         if message is None or message.status != "sending":
-            return _Chunk(None, [], {})
-        rows = queries.pending_of_chunk(conn, message_id, chunk)
-        return _Chunk(message, rows, pool.for_app(conn, message.application_id))
+            return _Chunk(None, [], {}, None)
+        rows, busy = queries.take_chunk(conn, message_id, chunk, stale_before)
+        return _Chunk(message, rows, pool.for_app(conn, message.application_id), busy)
+
+
+def _stale_seconds(settings: Settings) -> float:
+    """How long a ``sending`` delivery may stay so before another worker takes it over: far
+    longer than a chunk can take (every send timing out at most once per slot)."""
+    per_slot = -(-settings.push_chunk_size // max(settings.push_concurrency, 1))
+    return max(300.0, 2 * per_slot * settings.push_timeout_seconds)
 
 
 def _outgoing(message: Row, row: Row) -> Outgoing:
@@ -333,9 +347,14 @@ async def _send_chunk(
 ) -> datetime | None:
     message_id = str(item.payload["messageId"])
     chunk = await anyio.to_thread.run_sync(
-        _load_chunk, ctx.db, pool, message_id, int(item.payload["chunk"])
+        _load_chunk, ctx.db, ctx.settings, pool, message_id, int(item.payload["chunk"])
     )
-    if chunk.message is None or not chunk.deliveries:
+    if chunk.message is None:
+        return None
+    if not chunk.deliveries:
+        if chunk.busy_since is not None:  # come back when the other worker is done or dead
+            return chunk.busy_since + timedelta(seconds=_stale_seconds(ctx.settings))
+        await anyio.to_thread.run_sync(_finish_if_done, ctx.db, message_id)
         return None
     message = chunk.message
     results = await asyncio.gather(
