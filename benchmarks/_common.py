@@ -29,6 +29,7 @@ def server(
     workers: int = 1,
     sweep_seconds: float = 0,
     env: dict[str, str] | None = None,
+    start_timeout: float = 240,
 ) -> Iterator[tuple[str, int]]:
     """``audience serve`` on a free port (segment sweep off unless ``sweep_seconds``; ``env``
     added to its environment); yields (base URL, pid)."""
@@ -49,7 +50,7 @@ def server(
         stderr=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240  # a loaded machine starts slowly
+    deadline = time.monotonic() + start_timeout  # a loaded machine starts slowly
     while True:
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:

@@ -29,6 +29,7 @@ from audience.persons import guardrails
 from audience.persons.merge_routes import router as merges_router
 from audience.persons.mobile_routes import router as mobile_persons_router
 from audience.persons.routes import router as persons_router
+from audience.push.routes import router as push_router
 from audience.query_budget import install as install_query_budget
 from audience.query_params import KnownQueryParameters
 from audience.segments.explain_routes import router as explain_router
@@ -50,6 +51,7 @@ ROUTERS = (
     segments_router,
     webhooks_router,
     flows_router,
+    push_router,
 )
 
 

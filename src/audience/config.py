@@ -50,6 +50,24 @@ class Settings(BaseSettings):
     # First retry delay of a failed webhook delivery; each later one is three times longer,
     # capped at a day (5 s, 15 s, 45 s … 24 h).
     webhook_retry_base_seconds: float = 5
+    # Push (SPEC §13). The secret key (≥ 32 characters) encrypts push credentials at rest;
+    # without it, credentials cannot be stored.
+    secret_key: str = ""
+    fcm_url: str = "https://fcm.googleapis.com"
+    apns_url: str = "https://api.push.apple.com"
+    apns_sandbox_url: str = "https://api.sandbox.push.apple.com"
+    # A PEM file of extra certificate authorities trusted for provider connections (tests,
+    # corporate proxies); empty: the system's.
+    push_ca_file: str = ""
+    # "live" sends through FCM/APNs; "log" only logs what would be sent (development).
+    push_provider: str = "live"
+    # Deliveries per outbox item, and provider requests in flight per worker process.
+    push_chunk_size: int = 500
+    push_concurrency: int = 64
+    push_chunks_in_flight: int = 4
+    # Attempts of one delivery (429/5xx/network) before it is reported failed.
+    push_max_attempts: int = 8
+    push_timeout_seconds: float = 10
 
 
 @lru_cache(maxsize=1)

@@ -386,3 +386,52 @@ flow_runs = Table(
     Index("ix_flow_runs_person_id", "person_id"),
     Index("ix_flow_runs_flow_id_started_at", "flow_id", "started_at"),
 )
+
+# Push credentials per application and provider (SPEC §13). ``settings`` holds what may be
+# shown (project id, key id, bundle id …); ``secret`` the Fernet-encrypted private part.
+push_credentials = Table(
+    "push_credentials",
+    metadata,
+    Column("application_id", String(36), ForeignKey("applications.id"), nullable=False),
+    Column("provider", String(8), nullable=False),
+    Column("settings", Json, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("application_id", "provider"),
+)
+
+push_messages = Table(
+    "push_messages",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("application_id", String(36), ForeignKey("applications.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("audience", Json, nullable=False),
+    Column("content", Json, nullable=False),
+    Column("send_at", DateTime, nullable=True),
+    Column("targeted", Integer, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_push_messages_created_at", "created_at"),
+)
+
+# One row per distinct token of a message; ``chunk`` groups rows into one outbox item each.
+push_deliveries = Table(
+    "push_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), nullable=False),
+    Column("chunk", Integer, nullable=False),
+    Column("push_registration_id", String(36), nullable=False),
+    Column("person_id", String(36), nullable=True),
+    Column("push_service_type", String(16), nullable=True),
+    Column("token", String(4096), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_push_deliveries_message_id_chunk", "message_id", "chunk"),
+    Index("ix_push_deliveries_message_id_status", "message_id", "status"),
+)

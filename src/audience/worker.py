@@ -35,6 +35,7 @@ from audience.flows.triggers import STEP_TOPIC as FLOW_STEP
 from audience.flows.triggers import capture as start_flow_runs
 from audience.observability import SCRAPE_COLLECTORS
 from audience.outbox import OutboxItem
+from audience.push import sender as push_sender
 from audience.segments.upkeep import build_pending, sweep_due
 from audience.webhooks import delivery as webhook_delivery
 from audience.webhooks.publish import TOPIC_DELIVER, TOPIC_FANOUT
@@ -68,6 +69,9 @@ HANDLERS: dict[str, Handler] = {
     TOPIC_DELIVER: webhook_delivery.deliver,
     # A flow run's next step, now or when its wait ends (docs/flows.md).
     FLOW_STEP: handle_steps,
+    # Push (docs/push.md): a message fans out into chunks of deliveries, each chunk is sent.
+    push_sender.TOPIC_MESSAGE: push_sender.handle_messages,
+    push_sender.TOPIC_SEND: push_sender.handle_sends,
 }
 
 # Every feature acting on stored events in the storing transaction (docs/worker.md).

@@ -227,3 +227,16 @@ def test_user_token_is_sent_on_user_calls_of_a_jwt_app(
         with pytest.raises(UnauthorizedError) as refused:
             client.fetch_user()
         assert refused.value.status == 401
+
+
+def test_push_delivered_and_opened_are_recorded_with_the_message_id(
+    server: str, app_code: str, admin: AdminClient, tmp_path: Path
+) -> None:
+    with mobile(server, app_code, tmp_path) as client:
+        person = client.personalize({"externalUserId": "pia"})
+        client.push_delivered("msg-1")
+        client.push_opened("msg-1")
+        client.flush()
+    delivered = custom_events(admin, person["id"], "PushDelivered")
+    opened = custom_events(admin, person["id"], "PushOpened")
+    assert [e["properties"]["messageId"] for e in delivered + opened] == ["msg-1", "msg-1"]

@@ -424,3 +424,46 @@ def test_a_webhook_step_delivers_flow_webhook_and_fails_once_the_endpoint_is_gon
     advance_all(flows.api.db, [{"runId": runs[-1]["id"], "step": "0"}])
     failed = flows.runs(flow["id"])[-1]
     assert failed["status"] == "failed" and failed["personId"] == person_id
+
+
+def test_a_send_push_step_sends_a_message_to_the_person_and_bad_templates_are_refused(
+    flows: Flows,
+) -> None:
+    code = flows.app["applicationCode"]
+    bad = flows.api.client.post(
+        "/v1/flows",
+        json={
+            "name": "Bad push",
+            "trigger": {"event": "purchase"},
+            "steps": [
+                {
+                    "sendPush": {
+                        "applicationCode": code,
+                        "notification": {"title": "{{", "body": "b"},
+                    }
+                }
+            ],
+        },
+        headers=flows.api.admin,
+    )
+    assert bad.status_code == 400, bad.text
+    assert bad.json()["error"]["field"].startswith("steps.0.sendPush")
+    flow = flows.create(
+        trigger={"event": "purchase"},
+        steps=[
+            {
+                "sendPush": {
+                    "applicationCode": code,
+                    "notification": {"title": "Hi {{ person.firstName }}", "body": "Thanks"},
+                }
+            }
+        ],
+    )
+    device, _person = flows.device()
+    flows.purchase(device)
+    advance_all(flows.api.db, [{"runId": flows.runs(flow["id"])[0]["id"], "step": "0"}])
+    [run] = flows.runs(flow["id"])
+    assert run["status"] == "completed", run
+    message_id = run["log"][1]["detail"].removeprefix("message ")
+    message = flows.api.client.get(f"/v1/messages/{message_id}", headers=flows.api.admin)
+    assert message.status_code == 200, message.text

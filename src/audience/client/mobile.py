@@ -436,6 +436,17 @@ class MobileClient:
         self._enqueue(APP_LAUNCH, None, moment)
         return True
 
+    def push_delivered(self, message_id: str, at: datetime | None = None) -> str:
+        """Queue a ``PushDelivered`` for a push message (its ``messageId`` comes in the push's
+        data); answers the event's ``eventId``."""
+        self._check_not_pending()
+        return self._enqueue("PushDelivered", {"messageId": message_id}, at)
+
+    def push_opened(self, message_id: str, at: datetime | None = None) -> str:
+        """Queue a ``PushOpened``: the user tapped the notification of ``message_id``."""
+        self._check_not_pending()
+        return self._enqueue("PushOpened", {"messageId": message_id}, at)
+
     def flush(self) -> None:
         """Send everything outstanding now: registration, queued events, a pending logout.
         Raises ``NetworkError`` if the server cannot be reached (nothing is lost)."""

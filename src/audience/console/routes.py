@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from audience.auth.dependencies import Db
 from audience.clock import utcnow
-from audience.console import catalog, flows, identity, people, queries, segments, webhooks
+from audience.console import catalog, flows, identity, messages, people, queries, segments, webhooks
 from audience.console.headers import ConsoleHeaders
 from audience.console.pages import (
     HERE,
@@ -121,6 +121,7 @@ def install(app: FastAPI) -> None:
         segments.router,
         webhooks.router,
         flows.router,
+        messages.router,
     )
     for console_router in routers:
         app.include_router(console_router)

@@ -13,7 +13,7 @@ from audience.db import Database
 from audience.events import queries
 from audience.events.definitions import definitions_by_id, load_for_ingestion
 from audience.events.observers import notify
-from audience.events.standard import APP_LAUNCH, event_api_form, standard_properties
+from audience.events.standard import APP_LAUNCH, PUSH_EVENTS, event_api_form, standard_properties
 from audience.events.validation import CheckedEvent, Definition, InvalidEvent, check_event
 from audience.installations import queries as installation_queries
 from audience.installations.queries import InstallationKey
@@ -38,7 +38,7 @@ def _definition_ids(raw_events: list[Any]) -> set[str]:
         raw["definitionId"]
         for raw in raw_events
         if isinstance(raw, dict) and isinstance(raw.get("definitionId"), str)
-    } - {APP_LAUNCH}
+    } - {APP_LAUNCH} - PUSH_EVENTS
 
 
 @dataclass

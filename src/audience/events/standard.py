@@ -17,8 +17,13 @@ DEPERSONALIZE = "Depersonalize"
 APP_LAUNCH = "AppLaunch"
 SEGMENT_ENTERED = "SegmentEntered"
 SEGMENT_LEFT = "SegmentLeft"
+# Sent by the app about a push message (SPEC §13): the one property is the message's id.
+PUSH_DELIVERED = "PushDelivered"
+PUSH_OPENED = "PushOpened"
+PUSH_EVENTS = frozenset({PUSH_DELIVERED, PUSH_OPENED})
 STANDARD_EVENTS = frozenset(
     {INSTALL, UNINSTALL, PERSONALIZE, DEPERSONALIZE, APP_LAUNCH, SEGMENT_ENTERED, SEGMENT_LEFT}
+    | PUSH_EVENTS
 )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from audience.attributes.values import InvalidValue, check_scalar, parse_datetime
 from audience.clock import to_naive_utc
 from audience.errors import ApiError, error_class
-from audience.events.standard import APP_LAUNCH, STANDARD_EVENTS
+from audience.events.standard import APP_LAUNCH, PUSH_EVENTS, STANDARD_EVENTS
 
 MAX_FUTURE = timedelta(minutes=5)
 MAX_PAST = timedelta(days=30)
@@ -95,6 +95,10 @@ def check_event(
                 "properties", "AppLaunch takes no properties: the server records its own (R6)"
             )
         return CheckedEvent(definition_id, occurred_at, event_id, {})
+    if definition_id in PUSH_EVENTS and allow_app_launch:
+        return CheckedEvent(
+            definition_id, occurred_at, event_id, _check_push_properties(properties)
+        )
     definition = definitions.get(definition_id)
     if definition is None:
         if definition_id in STANDARD_EVENTS:
@@ -107,6 +111,20 @@ def check_event(
     return CheckedEvent(
         definition_id, occurred_at, event_id, _check_properties(properties, definition)
     )
+
+
+def _check_push_properties(properties: dict[str, Any]) -> dict[str, Any]:
+    """PushDelivered / PushOpened carry the message's id, so sends can be measured."""
+    unknown = properties.keys() - {"messageId"}
+    if unknown:
+        name = min(unknown)
+        raise _definition_error(f"properties.{name}", f"unknown property '{name}'")
+    message_id = properties.get("messageId")
+    if not isinstance(message_id, str) or not 1 <= len(message_id) <= 64:
+        raise _definition_error(
+            "properties.messageId", "messageId is required: the id of the push message"
+        )
+    return {"messageId": message_id}
 
 
 def _check_date(value: Any, now: datetime) -> datetime:

@@ -41,12 +41,13 @@ class Checker:
         definitions: Definitions,
         segment_exists: Any,
         webhook_exists: Any,
-        push_available: bool,
+        push_check: Any,
     ) -> None:
         self.definitions = definitions
         self.segment_exists = segment_exists
         self.webhook_exists = webhook_exists
-        self.push_available = push_available
+        # Checks a sendPush step's content as a message would be; raises ApiError.
+        self.push_check = push_check
         self.steps = 0
 
     def definition(self, raw: dict[str, Any]) -> dict[str, Any]:
@@ -138,10 +139,17 @@ class Checker:
             if not isinstance(webhook_id, str) or not self.webhook_exists(webhook_id):
                 raise validation_error(f"{where}.webhookId: unknown webhook", f"{where}.webhookId")
         elif kind == "sendPush":
-            if not self.push_available:
+            code = body.get("applicationCode") if isinstance(body, dict) else None
+            if not isinstance(code, str):
                 raise validation_error(
-                    f"{where}: push sending is not available in this server yet", where
+                    f"{where}.applicationCode: the application to send with is required",
+                    f"{where}.applicationCode",
                 )
+            try:
+                self.push_check(body)
+            except ApiError as exc:
+                field = f"{where}.{exc.field}" if exc.field else where
+                raise ApiError(exc.status, exc.code, f"{where}: {exc.message}", field) from None
         elif kind == "exit" and body != {}:
             raise validation_error(f"{where}: expected {{}}", where)
         if kind != "if":

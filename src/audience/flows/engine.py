@@ -28,6 +28,7 @@ from audience.observability import FLOW_RUNS, FLOW_STEPS
 from audience.outbox import OutboxItem
 from audience.persons.audit import Audit
 from audience.persons.service import get_person, person_to_api, update_person
+from audience.push.service import send_to_person
 from audience.segments.queries import load_definitions
 from audience.segments.rules import parse_rule
 from audience.webhooks.publish import publish_to
@@ -168,6 +169,10 @@ def _apply(
     elif kind in ("addTags", "removeTags"):
         change = {"add" if kind == "addTags" else "remove": step[kind]}
         update_person(conn, person, {"tags": change}, audit)
+    elif kind == "sendPush":
+        content = {k: v for k, v in step["sendPush"].items() if k != "applicationCode"}
+        message_id = send_to_person(conn, step["sendPush"]["applicationCode"], person_id, content)
+        entry["detail"] = f"message {message_id}"
     elif kind == "webhook":
         endpoint = get_endpoint(conn, step["webhook"]["webhookId"])  # 404: the run fails
         data = {

@@ -12,6 +12,7 @@ from audience.errors import ApiError
 from audience.flows import queries
 from audience.flows.definition import Checker
 from audience.ids import new_id
+from audience.push.service import send_to_person
 from audience.segments import queries as segment_queries
 from audience.webhooks.service import get_endpoint
 
@@ -28,9 +29,20 @@ def check_definition(conn: Connection, raw: dict[str, Any]) -> dict[str, Any]:
         segment_queries.load_definitions(conn),
         segment_exists=lambda segment_id: segment_queries.find(conn, segment_id) is not None,
         webhook_exists=lambda webhook_id: _webhook_exists(conn, webhook_id),
-        push_available=False,
+        push_check=lambda content: _check_push(conn, content),
     )
     return checker.definition(raw)
+
+
+def _check_push(conn: Connection, content: dict[str, Any]) -> None:
+    """A sendPush step's content is checked by creating the message it would send (templates,
+    application, fields) in a savepoint that is then rolled back."""
+    fields = {k: v for k, v in content.items() if k != "applicationCode"}
+    savepoint = conn.begin_nested()
+    try:
+        send_to_person(conn, content["applicationCode"], "flow-definition-check", fields)
+    finally:
+        savepoint.rollback()
 
 
 def _webhook_exists(conn: Connection, webhook_id: str) -> bool:
