@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     worker_shutdown_seconds: float = 10
     # Timeout of one outbound HTTP call (webhook deliveries).
     webhook_timeout_seconds: float = 10
+    # Events older than this many days are removed in the background; 0 keeps them forever.
+    event_retention_days: int = 0
+    # Seconds between runs of the retention job (PostgreSQL: also creates partitions ahead).
+    retention_job_seconds: float = 3600
+    # Rows of an import applied per transaction.
+    import_batch_size: int = 1000
 
 
 @lru_cache(maxsize=1)

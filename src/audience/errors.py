@@ -1,5 +1,6 @@
 """The single error shape of SPEC §6: ``{"error": {"code", "message", "field"}}``."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -74,22 +75,28 @@ def _field_of(loc: tuple[Any, ...]) -> str | None:
 
 
 def _validation_response(exc: RequestValidationError) -> JSONResponse:
-    errors = exc.errors()
+    error = error_from_validation(exc.errors())
+    return error_response(error.status, error.code, error.message, error.field)
+
+
+def error_from_validation(errors: Sequence[Any]) -> ApiError:
+    """The first of pydantic's errors as the ApiError a request body would answer (also used
+    where rows are validated outside a request, e.g. imports)."""
     first = errors[0] if errors else {"loc": (), "msg": "Invalid request", "type": "invalid"}
     field = _field_of(tuple(first.get("loc", ())))
     err_type = str(first.get("type", ""))
     message = str(first.get("msg", "Invalid request"))
     if err_type in SPECIFIC_VALIDATION_CODES:
-        return error_response(400, err_type, message, field)
+        return ApiError(400, err_type, message, field)
     if err_type == "json_invalid":
-        return error_response(400, "VALIDATION_ERROR", "Request body is not valid JSON", None)
+        return ApiError(400, "VALIDATION_ERROR", "Request body is not valid JSON", None)
     if err_type == "extra_forbidden":
         message = f"Unknown field '{field}'"
     elif err_type == "missing":
         message = f"Field '{field}' is required"
     else:
         message = f"{field}: {message}" if field else message
-    return error_response(400, "VALIDATION_ERROR", message, field)
+    return ApiError(400, "VALIDATION_ERROR", message, field)
 
 
 def install_error_handlers(app: FastAPI) -> None:

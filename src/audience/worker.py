@@ -29,6 +29,8 @@ from audience.clock import utcnow
 from audience.config import Settings
 from audience.db import Database
 from audience.outbox import OutboxItem
+from audience.imports import service as imports
+from audience.retention.service import job_interval, run_retention
 from audience.segments.membership import sweep_all
 
 log = logging.getLogger("audience.worker")
@@ -55,12 +57,16 @@ class PeriodicJob:
 
 
 # Every outbox topic and its handler.
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {
+    imports.TOPIC: imports.handle,
+}
 
 # Every periodic job.
 PERIODIC: tuple[PeriodicJob, ...] = (
     # Time windows of segment rules move without any write (SPEC §8's periodic sweep).
     PeriodicJob("segment-sweep", lambda s: s.segment_sweep_seconds, lambda db, _s: sweep_all(db)),
+    # Old events removed; on PostgreSQL monthly partitions made ahead and dropped (SPEC §15).
+    PeriodicJob("event-retention", job_interval, run_retention),
 )
 
 
