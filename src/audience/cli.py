@@ -86,9 +86,7 @@ def serve(
 
 @app.command()
 def worker(
-    once: Annotated[
-        bool, typer.Option("--once", help="Handle what is due now, then exit")
-    ] = False,
+    once: Annotated[bool, typer.Option("--once", help="Handle what is due now, then exit")] = False,
 ) -> None:
     """Run the background worker alone (deliveries, timers, sends, imports, sweeps).
 

@@ -123,9 +123,7 @@ def claim(
 
 def _any_due(conn: Connection, topics: Sequence[str], now: datetime) -> bool:
     found = conn.execute(
-        select(outbox.c.id)
-        .where(outbox.c.available_at <= now, outbox.c.topic.in_(topics))
-        .limit(1)
+        select(outbox.c.id).where(outbox.c.available_at <= now, outbox.c.topic.in_(topics)).limit(1)
     ).first()
     return found is not None
 

@@ -28,8 +28,8 @@ from audience import outbox
 from audience.clock import utcnow
 from audience.config import Settings
 from audience.db import Database
-from audience.outbox import OutboxItem
 from audience.imports import service as imports
+from audience.outbox import OutboxItem
 from audience.retention.service import job_interval, run_retention
 from audience.segments.membership import sweep_all
 

@@ -41,3 +41,12 @@ def lookup(api: Api, **query: str) -> dict[str, Any] | None:
     assert response.status_code == 200, response.text
     person: dict[str, Any] = response.json()
     return person
+
+
+def define_event(api: Api, definition_id: str, **properties: str) -> None:
+    response = api.client.post(
+        "/v1/event-definitions",
+        json={"id": definition_id, "properties": properties},
+        headers=api.admin,
+    )
+    assert response.status_code == 201, response.text

@@ -154,7 +154,9 @@ def test_an_upload_larger_than_the_request_body_limit_is_streamed(
     body = "externalUserId,firstName\n" + "\n".join(rows) + "\n"
     assert len(body) > settings.max_body_bytes
     started = api.client.post(
-        "/v1/imports", params={"kind": "persons", "dryRun": "true"}, content=body,
+        "/v1/imports",
+        params={"kind": "persons", "dryRun": "true"},
+        content=body,
         headers=api.admin,
     )
     assert started.status_code == 202, started.text

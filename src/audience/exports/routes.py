@@ -1,7 +1,7 @@
 """``/v1/exports/persons`` and ``/v1/exports/events``: streamed downloads (SPEC §15)."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
@@ -16,7 +16,7 @@ router = APIRouter(tags=["exports"])
 Format = Annotated[Literal["csv", "ndjson"], Query(alias="format")]
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 
-_STREAM_DOC = {
+_STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The file, streamed",
         "content": {

@@ -5,6 +5,7 @@ A batch is checked against the definitions and the stored eventIds in a few quer
 inserted with the ingestion path's own statement (``events.queries.insert_events``).
 """
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,7 +38,10 @@ class EventRow:
 
 def _invalid_property(name: str, value: Any) -> ApiError:
     return ApiError(
-        400, "INVALID_EVENT", f"properties.{name}: {value!r} is not of its type", f"properties.{name}"
+        400,
+        "INVALID_EVENT",
+        f"properties.{name}: {value!r} is not of its type",
+        f"properties.{name}",
     )
 
 
@@ -47,6 +51,8 @@ def event_row(number: int, row: Mapping[str, Any], is_csv: bool) -> EventRow:
     body = plain_fields(row, IGNORED_COLUMNS, "properties.", "properties", is_csv)
     result = EventRow(number, {})
     for column, value in body.items():
+        if value is None:  # NDJSON null: not given
+            continue
         if column in _KEYS:
             if not isinstance(value, str):
                 raise ApiError(400, "VALIDATION_ERROR", f"{column} must be a string", column)
@@ -107,7 +113,9 @@ def resolve_persons(conn: Connection, rows: Sequence[EventRow]) -> dict[int, Api
     """Each row's person: the installation's (locked, like ingestion does) or the one with
     that externalUserId."""
     installation_ids = sorted({r.push_registration_id for r in rows if r.push_registration_id})
-    external_ids = sorted({r.external_user_id for r in rows if r.external_user_id and not r.push_registration_id})
+    external_ids = sorted(
+        {r.external_user_id for r in rows if r.external_user_id and not r.push_registration_id}
+    )
     by_installation: dict[str, str | None] = {}
     if installation_ids:
         query = (
@@ -148,16 +156,46 @@ def resolve_persons(conn: Connection, rows: Sequence[EventRow]) -> dict[int, Api
     return errors
 
 
-def _dedupe_key(row: EventRow) -> tuple[str | None, str] | None:
-    """eventIds are unique per installation; server-side events (no installation) per person."""
-    assert row.checked is not None
-    if row.checked.event_id is None:
-        return None
+DedupeKey = tuple[Any, ...]
+
+
+def _dedupe_key(row: EventRow) -> DedupeKey:
+    """eventIds are unique per installation; server-side events (no installation) per person.
+    An event without eventId is the same event when everything about it is the same (so
+    re-importing a file changes nothing, SPEC §15)."""
+    checked = row.checked
+    assert checked is not None
     owner = row.push_registration_id or f"person:{row.person_id}"
-    return owner, row.checked.event_id
+    if checked.event_id is not None:
+        return owner, checked.event_id
+    content = json.dumps(checked.properties, sort_keys=True)
+    return owner, None, checked.definition_id, checked.occurred_at, content
 
 
-def stored_keys(conn: Connection, rows: Sequence[EventRow]) -> set[tuple[str | None, str]]:
+def _stored_without_ids(conn: Connection, rows: Sequence[EventRow]) -> set[DedupeKey]:
+    wanted = [r for r in rows if r.checked and r.checked.event_id is None]
+    if not wanted:
+        return set()
+    query = select(
+        events.c.person_id,
+        events.c.push_registration_id,
+        events.c.definition_id,
+        events.c.occurred_at,
+        events.c.properties,
+    ).where(
+        events.c.event_id.is_(None),
+        events.c.person_id.in_(sorted({r.person_id for r in wanted if r.person_id})),
+        events.c.occurred_at.in_(sorted({r.checked.occurred_at for r in wanted if r.checked})),
+    )
+    found: set[DedupeKey] = set()
+    for person_id, installation, definition_id, occurred_at, properties in conn.execute(query):
+        owner = installation or f"person:{person_id}"
+        content = json.dumps(properties or {}, sort_keys=True)
+        found.add((owner, None, definition_id, occurred_at, content))
+    return found
+
+
+def stored_keys(conn: Connection, rows: Sequence[EventRow]) -> set[DedupeKey]:
     by_installation = {
         (r.push_registration_id, r.checked.event_id)
         for r in rows
@@ -168,7 +206,7 @@ def stored_keys(conn: Connection, rows: Sequence[EventRow]) -> set[tuple[str | N
         for r in rows
         if r.checked and r.checked.event_id and not r.push_registration_id
     }
-    found: set[tuple[str | None, str]] = set()
+    found = _stored_without_ids(conn, rows)
     if by_installation:
         query = select(events.c.push_registration_id, events.c.event_id).where(
             tuple_(events.c.push_registration_id, events.c.event_id).in_(sorted(by_installation))
@@ -178,7 +216,7 @@ def stored_keys(conn: Connection, rows: Sequence[EventRow]) -> set[tuple[str | N
         query = select(events.c.person_id, events.c.event_id).where(
             and_(
                 events.c.push_registration_id.is_(None),
-                tuple_(events.c.person_id, events.c.event_id).in_(sorted(by_person)),  # type: ignore[arg-type]
+                tuple_(events.c.person_id, events.c.event_id).in_(sorted(by_person)),
             )
         )
         found.update((f"person:{a}", b) for a, b in conn.execute(query))
@@ -191,10 +229,9 @@ def store(conn: Connection, rows: Sequence[EventRow], received_at: datetime) -> 
     fresh: list[EventRow] = []
     for row in rows:
         key = _dedupe_key(row)
-        if key is not None:
-            if key in seen:
-                continue
-            seen.add(key)
+        if key in seen:
+            continue
+        seen.add(key)
         fresh.append(row)
     event_queries.insert_events(
         conn,

@@ -60,9 +60,7 @@ def apply_row(conn: Connection, fields: dict[str, Any], audit: Audit) -> tuple[s
         raise ApiError(
             400, "USER_IDENTITY_INVALID", "A row needs externalUserId, a phone or an email"
         )
-    found = person_queries.owners(
-        conn, identity.external_user_id, identity.phones, identity.emails
-    )
+    found = person_queries.owners(conn, identity.external_user_id, identity.phones, identity.emails)
     if len(found) > 1:
         raise ApiError(
             409,

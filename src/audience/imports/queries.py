@@ -25,7 +25,12 @@ def update_import(conn: Connection, import_id: str, **values: Any) -> None:
 
 
 def add_progress(
-    conn: Connection, import_id: str, rows: int, created: int, updated: int, failed: int,
+    conn: Connection,
+    import_id: str,
+    rows: int,
+    created: int,
+    updated: int,
+    failed: int,
     at: datetime,
 ) -> None:
     conn.execute(

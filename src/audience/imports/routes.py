@@ -58,7 +58,9 @@ def _finish(db: Database, import_id: str) -> None:
         service.finish_upload(conn, import_id)
 
 
-@router.post(IMPORTS_PATH, status_code=202, response_model=ImportStarted, response_model_by_alias=True)
+@router.post(
+    IMPORTS_PATH, status_code=202, response_model=ImportStarted, response_model_by_alias=True
+)
 async def start_import(
     request: Request,
     key: WriteKey,

@@ -201,7 +201,9 @@ def _persons_batch(
             errors[number] = (
                 exc
                 if isinstance(exc, ApiError)
-                else ApiError(409, "USER_MERGE_INTERRUPTED", "An identity belongs to another person")
+                else ApiError(
+                    409, "USER_MERGE_INTERRUPTED", "An identity belongs to another person"
+                )
             )
             continue
         savepoint.commit()

@@ -7,7 +7,7 @@ off for months, a historical import), so an insert never fails for want of a par
 """
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -63,7 +63,9 @@ def _create_sql(month: date) -> str:
 def initial_partition_sql(oldest: datetime | None, newest: datetime | None) -> list[str]:
     """Partitions for the months of the existing rows and a few ahead (the migration's)."""
     today = datetime.utcnow().date()
-    first = month_start(min(oldest.date(), today) if oldest else today)
+    # Mobile events may be dated up to 30 days back: last month's partition too.
+    earliest = today - timedelta(days=31)
+    first = month_start(min(oldest.date(), earliest) if oldest else earliest)
     last = month_start(max(newest.date(), today) if newest else today)
     for _ in range(MONTHS_AHEAD):
         last = next_month(last)

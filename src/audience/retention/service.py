@@ -46,7 +46,9 @@ def run_retention(db: Database, settings: Settings, now: datetime | None = None)
     oldest_kept = cutoff(settings, now)
     if not db.is_sqlite:
         with db.write() as conn:
-            ahead = partitions.months_between(now, now + timedelta(days=31 * partitions.MONTHS_AHEAD))
+            ahead = partitions.months_between(
+                now, now + timedelta(days=31 * partitions.MONTHS_AHEAD)
+            )
             created = partitions.ensure_months(conn, ahead)
             run.created_partitions = [partitions.partition_name(m) for m in created]
         if oldest_kept is not None:
