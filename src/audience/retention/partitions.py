@@ -44,10 +44,10 @@ def partition_name(month: date) -> str:
     return f"events_p{month.year:04d}{month.month:02d}"
 
 
-def months_between(first: date, last: date) -> list[date]:
+def months_between(first: date | datetime, last: date | datetime) -> list[date]:
     months = []
     month = month_start(first)
-    while month <= last:
+    while month <= month_start(last):
         months.append(month)
         month = next_month(month)
     return months

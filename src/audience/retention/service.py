@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from fastapi import Request
+
 from audience.clock import utcnow
 from audience.config import Settings
 from audience.db import Database
@@ -92,3 +94,17 @@ def check_rule_windows(rule: Any, retention_days: int, path: str = "rule") -> No
     elif isinstance(rule, list):
         for index, item in enumerate(rule):
             check_rule_windows(item, retention_days, f"{path}.{index}")
+
+
+async def refuse_windows_past_retention(request: Request) -> None:
+    """A router dependency for endpoints taking a segment rule in their body (segments,
+    preview, resolve): the rule's event windows must fit in the retention."""
+    days = request.app.state.settings.event_retention_days
+    if days <= 0 or request.method not in ("POST", "PUT", "PATCH"):
+        return
+    try:
+        body = await request.json()  # cached: the endpoint's own parsing reads it again
+    except ValueError:
+        return  # the endpoint answers its own VALIDATION_ERROR
+    if isinstance(body, dict) and "rule" in body:
+        check_rule_windows(body["rule"], days)
