@@ -19,6 +19,8 @@ from audience.apps.service import create_app as create_application
 from audience.auth.service import create_key, ensure_bootstrap_key
 from audience.config import Settings, get_settings
 from audience.db import Database, make_engine, make_migration_engine
+from audience.exports.cli import export_cli
+from audience.imports.cli import import_cli
 from audience.migrate import upgrade
 from audience.observability import configure_logging
 from audience.segments.membership import sweep_all
@@ -31,6 +33,8 @@ segments_cli = typer.Typer(help="Maintain segments.", no_args_is_help=True)
 app.add_typer(apps_cli, name="apps")
 app.add_typer(keys_cli, name="api-keys")
 app.add_typer(segments_cli, name="segments")
+app.add_typer(import_cli, name="import")
+app.add_typer(export_cli, name="export")
 
 
 def _database() -> Database:

@@ -27,7 +27,7 @@ _STREAM_DOC: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _time(value: str | None, name: str) -> datetime | None:
+def parse_time(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
     try:
@@ -64,6 +64,6 @@ def export_events(
     definition_id: Annotated[str | None, Query(alias="definitionId")] = None,
 ) -> StreamingResponse:
     chunks = service.events_export(
-        db, file_format, _time(since, "from"), _time(until, "to"), definition_id
+        db, file_format, parse_time(since, "from"), parse_time(until, "to"), definition_id
     )
     return _download(chunks, file_format, "events")
