@@ -46,6 +46,8 @@ def server(database_url: str, admin_key: str, workers: int = 1) -> Iterator[tupl
         except httpx.TransportError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
+            process.terminate()  # never leave a half-started server behind
+            process.wait(timeout=30)
             raise RuntimeError("server did not start")
         time.sleep(0.1)
     try:
