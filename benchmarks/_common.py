@@ -38,7 +38,8 @@ def server(database_url: str, admin_key: str, workers: int = 1) -> Iterator[tupl
         stderr=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    # A loaded machine can take minutes to start a server: AUDIENCE_BENCH_START_SECONDS.
+    deadline = time.monotonic() + float(os.environ.get("AUDIENCE_BENCH_START_SECONDS", 60))
     while True:
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
