@@ -16,10 +16,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import anyio
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from audience import ids
+from audience.attributes.values import InvalidValue, parse_datetime
 from audience.clock import isoformat, utcnow
 from audience.config import Settings
 from audience.db import Database
@@ -236,8 +238,6 @@ def _events_batch(
 
 def _ensure_partitions(db: Database, batch: list[ParsedRow]) -> None:
     """Monthly partitions for a historical batch, so its rows do not land in the default one."""
-    from audience.attributes.values import InvalidValue, parse_datetime
-
     months = set()
     for _number, raw, _reason in batch:
         value = raw.get("occurredAt") if raw else None
@@ -265,9 +265,8 @@ def chunks_of(stream: Iterator[bytes]) -> Iterator[bytes]:
 
 async def handle(ctx: Any, items: list[Any]) -> dict[int, datetime]:
     """Outbox handler of ``imports.run``: one step of each job (its continuation, if any, is
-    enqueued by the step itself)."""
-    import anyio
-
+    enqueued by the step itself). ``ctx`` is the worker's WorkerContext (not imported here:
+    the worker module imports this one)."""
     budget = max(1.0, min(20.0, ctx.settings.outbox_lease_seconds / 3))
     for item in items:
         await anyio.to_thread.run_sync(
