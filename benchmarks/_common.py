@@ -58,7 +58,8 @@ def server(
         except httpx.TransportError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+            process.terminate()  # never leave a half-started server behind
+            process.wait(timeout=30)
             raise RuntimeError("server did not start")
         time.sleep(0.1)
     try:

@@ -19,7 +19,10 @@ from audience.db import Database, make_engine
 from audience.errors import install_error_handlers
 from audience.events.routes import definitions_router as event_definitions_router
 from audience.events.routes import events_router
+from audience.exports.routes import router as exports_router
 from audience.flows.routes import router as flows_router
+from audience.imports.routes import IMPORTS_PATH
+from audience.imports.routes import router as imports_router
 from audience.installations.routes import router as installations_router
 from audience.limits import InputGuard
 from audience.models import ResponseModel
@@ -52,6 +55,8 @@ ROUTERS = (
     webhooks_router,
     flows_router,
     push_router,
+    imports_router,
+    exports_router,
 )
 
 
@@ -99,7 +104,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     app.add_route("/metrics", metrics_response, include_in_schema=False)
     app.add_middleware(KnownQueryParameters, api=app)
-    app.add_middleware(InputGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        InputGuard, max_bytes=settings.max_body_bytes, unlimited_paths=(IMPORTS_PATH,)
+    )
     app.add_middleware(
         RateLimiter,
         db=database,

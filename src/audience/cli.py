@@ -20,6 +20,8 @@ from audience.auth.service import admin_key_problem, create_key, ensure_bootstra
 from audience.config import Settings, get_settings
 from audience.db import Database, make_engine, make_migration_engine
 from audience.errors import error_codes_markdown
+from audience.exports.cli import export_cli
+from audience.imports.cli import import_cli
 from audience.migrate import upgrade
 from audience.observability import configure_logging
 from audience.segments.upkeep import sweep_all
@@ -32,6 +34,8 @@ segments_cli = typer.Typer(help="Maintain segments.", no_args_is_help=True)
 app.add_typer(apps_cli, name="apps")
 app.add_typer(keys_cli, name="api-keys")
 app.add_typer(segments_cli, name="segments")
+app.add_typer(import_cli, name="import")
+app.add_typer(export_cli, name="export")
 
 
 def _database() -> Database:
@@ -97,9 +101,7 @@ def serve(
 
 @app.command()
 def worker(
-    once: Annotated[
-        bool, typer.Option("--once", help="Handle what is due now, then exit")
-    ] = False,
+    once: Annotated[bool, typer.Option("--once", help="Handle what is due now, then exit")] = False,
 ) -> None:
     """Run the background worker alone (deliveries, timers, sends, imports, sweeps).
 

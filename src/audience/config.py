@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     # Attempts of one delivery (429/5xx/network) before it is reported failed.
     push_max_attempts: int = 8
     push_timeout_seconds: float = 10
+    # Events older than this many days are removed in the background; 0 keeps them forever.
+    event_retention_days: int = 0
+    # Seconds between runs of the retention job (PostgreSQL: also creates partitions ahead).
+    retention_job_seconds: float = 3600
+    # Rows of an import applied per transaction.
+    import_batch_size: int = 1000
 
 
 @lru_cache(maxsize=1)

@@ -1,6 +1,7 @@
 """The single error shape (docs/api.md, Errors): ``{"error": {"code", "message", "field"}}``,
 and one class per error code (listed in docs/errors.md)."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -419,22 +420,28 @@ def _field_of(loc: tuple[Any, ...]) -> str | None:
 
 
 def _validation_response(exc: RequestValidationError) -> JSONResponse:
-    errors = exc.errors()
+    error = error_from_validation(exc.errors())
+    return error_response(error.status, error.code, error.message, error.field)
+
+
+def error_from_validation(errors: Sequence[Any]) -> ApiError:
+    """The first of pydantic's errors as the ApiError a request body would answer (also used
+    where rows are validated outside a request, e.g. imports)."""
     first = errors[0] if errors else {"loc": (), "msg": "Invalid request", "type": "invalid"}
     field = _field_of(tuple(first.get("loc", ())))
     err_type = str(first.get("type", ""))
     message = str(first.get("msg", "Invalid request"))
     if err_type in SPECIFIC_VALIDATION_CODES:
-        return error_response(400, err_type, message, field)
+        return ApiError(400, err_type, message, field)
     if err_type == "json_invalid":
-        return error_response(400, ValidationFailed.code, "Request body is not valid JSON", None)
+        return ApiError(400, "VALIDATION_ERROR", "Request body is not valid JSON", None)
     if err_type == "extra_forbidden":
         message = f"Unknown field '{field}'"
     elif err_type == "missing":
         message = f"Field '{field}' is required"
     else:
         message = f"{field}: {message}" if field else message
-    return error_response(400, ValidationFailed.code, message, field)
+    return ApiError(400, "VALIDATION_ERROR", message, field)
 
 
 def install_error_handlers(app: FastAPI) -> None:

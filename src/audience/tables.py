@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -184,6 +185,11 @@ event_definitions = Table(
 )
 
 # Append-only. Two indexes only: per-person history and per-installation idempotency.
+# On PostgreSQL the table is range-partitioned by month of ``occurred_at`` (migration
+# bulk_0005), so there the primary key is (id, occurred_at) and the unique constraint
+# (push_registration_id, event_id, occurred_at): a partitioned table's unique keys must hold
+# the partition key. Ingestion never relied on the constraint for idempotency: it looks the
+# eventIds up under the installation's lock (events.queries.read_for_batch).
 events = Table(
     "events",
     metadata,
@@ -434,4 +440,50 @@ push_deliveries = Table(
     Column("updated_at", DateTime, nullable=False),
     Index("ix_push_deliveries_message_id_chunk", "message_id", "chunk"),
     Index("ix_push_deliveries_message_id_status", "message_id", "status"),
+)
+
+# Bulk imports (SPEC §15). ``position`` is the number of data rows already applied: every batch
+# moves it in the transaction that applies the batch, so a restarted worker resumes exactly there.
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("dry_run", Boolean, nullable=False, default=False),
+    Column("status", String(16), nullable=False),
+    # False while the body is still being received; the worker starts only once it is whole.
+    Column("uploaded", Boolean, nullable=False, default=False),
+    Column("source", String(300), nullable=False),
+    Column("rows", BigInteger, nullable=False, default=0),
+    Column("created", BigInteger, nullable=False, default=0),
+    Column("updated", BigInteger, nullable=False, default=0),
+    Column("failed", BigInteger, nullable=False, default=0),
+    Column("position", BigInteger, nullable=False, default=0),
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# The uploaded file, in order, in pieces of about a megabyte: the request streams into it and
+# every worker of the deployment can read it (no shared disk needed).
+import_chunks = Table(
+    "import_chunks",
+    metadata,
+    Column("import_id", String(36), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("import_id", "seq"),
+)
+
+# One line per failed row (a row fails whole, on its first invalid value).
+import_errors = Table(
+    "import_errors",
+    metadata,
+    Column("import_id", String(36), nullable=False),
+    Column("row", BigInteger, nullable=False),
+    Column("field", String(300), nullable=True),
+    Column("code", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    PrimaryKeyConstraint("import_id", "row"),
 )

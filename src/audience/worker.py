@@ -33,9 +33,11 @@ from audience.events import observers
 from audience.flows.engine import handle_steps
 from audience.flows.triggers import STEP_TOPIC as FLOW_STEP
 from audience.flows.triggers import capture as start_flow_runs
+from audience.imports import service as imports
 from audience.observability import SCRAPE_COLLECTORS
 from audience.outbox import OutboxItem
 from audience.push import sender as push_sender
+from audience.retention.service import job_interval, run_retention
 from audience.segments.upkeep import build_pending, sweep_due
 from audience.webhooks import delivery as webhook_delivery
 from audience.webhooks.publish import TOPIC_DELIVER, TOPIC_FANOUT
@@ -72,6 +74,8 @@ HANDLERS: dict[str, Handler] = {
     # Push (docs/push.md): a message fans out into chunks of deliveries, each chunk is sent.
     push_sender.TOPIC_MESSAGE: push_sender.handle_messages,
     push_sender.TOPIC_SEND: push_sender.handle_sends,
+    # Imports (docs/decisions.md, Imports): a stored upload applied in batches, resumable.
+    imports.TOPIC: imports.handle,
 }
 
 # Every feature acting on stored events in the storing transaction (docs/worker.md).
@@ -90,6 +94,8 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     # Time windows of segment rules move without any write: only persons whose window edge
     # passed are re-evaluated (the incremental sweep).
     PeriodicJob("segment-sweep", lambda s: s.segment_sweep_seconds, lambda db, _s: sweep_due(db)),
+    # Old events removed; on PostgreSQL monthly partitions made ahead and dropped.
+    PeriodicJob("event-retention", job_interval, run_retention),
 )
 
 

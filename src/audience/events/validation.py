@@ -71,8 +71,10 @@ def check_event(
     definitions: Mapping[str, Definition],
     now: datetime,
     allow_app_launch: bool,
+    max_past: timedelta | None = MAX_PAST,
 ) -> CheckedEvent:
-    """The event as it will be stored, or ``InvalidEvent`` saying what is wrong with it."""
+    """The event as it will be stored, or ``InvalidEvent`` saying what is wrong with it.
+    ``max_past=None`` lifts the 30-day limit (historical imports, SPEC §15)."""
     if not isinstance(raw, dict):
         raise _shape_error("", "an event must be a JSON object")
     unknown = raw.keys() - EVENT_FIELDS
@@ -82,7 +84,7 @@ def check_event(
     definition_id = raw.get("definitionId")
     if not isinstance(definition_id, str) or not definition_id:
         raise _shape_error("definitionId", "definitionId is required and must be a string")
-    occurred_at = _check_date(raw.get("date"), now)
+    occurred_at = _check_date(raw.get("date"), now, max_past)
     event_id = _check_event_id(raw.get("eventId"))
     properties = raw.get("properties")
     if properties is None:
@@ -127,7 +129,7 @@ def _check_push_properties(properties: dict[str, Any]) -> dict[str, Any]:
     return {"messageId": message_id}
 
 
-def _check_date(value: Any, now: datetime) -> datetime:
+def _check_date(value: Any, now: datetime, max_past: timedelta | None) -> datetime:
     if value is None:
         return now
     try:
@@ -136,7 +138,7 @@ def _check_date(value: Any, now: datetime) -> datetime:
         raise _shape_error("date", str(exc)) from None
     if occurred_at > now + MAX_FUTURE:
         raise _shape_error("date", "more than 5 minutes in the future")
-    if occurred_at < now - MAX_PAST:
+    if max_past is not None and occurred_at < now - max_past:
         raise _shape_error("date", "more than 30 days in the past")
     return occurred_at
 

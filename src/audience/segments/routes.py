@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field, model_validator
 
@@ -10,10 +10,11 @@ from audience.auth.dependencies import Db, ReadKey, WriteKey
 from audience.errors import validation_error
 from audience.models import ApiModel, Count, Name, Page, answers
 from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, decode_cursor, page
+from audience.retention.service import refuse_windows_past_retention
 from audience.segments import queries, service
 from audience.segments.schemas import Member, Preview, Segment, Target
 
-router = APIRouter(tags=["segments"])
+router = APIRouter(tags=["segments"], dependencies=[Depends(refuse_windows_past_retention)])
 
 Description = Annotated[str | None, Field(max_length=1000)]
 

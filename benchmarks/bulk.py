@@ -1,0 +1,246 @@
+"""Bulk benchmark (issue 18): imports and exports through the real server (``audience serve``
+with its embedded worker) on a fresh database.
+
+Measures, in one run:
+  (a) persons imported per second from a CSV (externalUserId, email, phone, 5 attributes,
+      2 tags), upload to ``done``, and the server's peak RSS meanwhile;
+  (b) on PostgreSQL, a plain ``COPY`` of the same rows into copies of the same tables (same
+      indexes) — ``copy_ratio`` = (a) / (b);
+  (c) historical events imported per second (NDJSON, by externalUserId, with eventIds);
+  (d) persons exported per second (CSV) and the server's peak RSS meanwhile.
+The last line printed is one JSON object.
+
+    .venv/bin/python benchmarks/bulk.py [--database-url URL] [--persons N] [--events N]
+
+A PostgreSQL database given here is emptied first (its ``public`` schema is dropped).
+"""
+
+import argparse
+import io
+import json
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import backend_of, fresh_database, server
+from ingest import _tree_rss_mb
+
+ADMIN_KEY = "ak_benchmark-admin-key"
+PIECE = 1 << 20
+
+
+class PeakRss:
+    """The server's peak RSS (all its processes), sampled every 0.2 s in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _tree_rss_mb(self.pid))
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> "PeakRss":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def person_rows(count: int) -> Iterator[list[str]]:
+    for i in range(count):
+        yield [
+            f"user-{i}",
+            f"user{i}@example.com",
+            f"+38591{i:07d}",
+            f"First{i}",
+            f"Last{i}",
+            "Female" if i % 2 else "Male",
+            f"19{50 + i % 50}-0{1 + i % 9}-1{i % 10}",
+            ["gold", "silver", "bronze"][i % 3],
+            f"t{i % 7};all",
+        ]
+
+
+PERSON_HEADER = "externalUserId,emails,phones,firstName,lastName,gender,birthday,custom.plan,tags\n"
+
+
+def write_persons_csv(path: Path, count: int) -> None:
+    with path.open("w") as out:
+        out.write(PERSON_HEADER)
+        for row in person_rows(count):
+            out.write(",".join(row) + "\n")
+
+
+def write_events_ndjson(path: Path, count: int, persons: int) -> None:
+    with path.open("w") as out:
+        for i in range(count):
+            day = 1 + i % 28
+            event = {
+                "externalUserId": f"user-{i % persons}",
+                "definitionId": "purchase",
+                "eventId": f"ev-{i}",
+                "occurredAt": f"2023-{1 + i % 12:02d}-{day:02d}T10:00:00Z",
+                "properties": {"amount": i % 100, "sku": f"sku-{i % 50}"},
+            }
+            out.write(json.dumps(event) + "\n")
+
+
+def pieces(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while piece := handle.read(PIECE):
+            yield piece
+
+
+def run_import(client: httpx.Client, kind: str, path: Path, file_format: str) -> dict[str, Any]:
+    params = {"kind": kind, "format": file_format}
+    started = client.post("/v1/imports", params=params, content=pieces(path))
+    started.raise_for_status()
+    import_id = started.json()["id"]
+    while True:
+        job: dict[str, Any] = client.get(f"/v1/imports/{import_id}").json()
+        if job["status"] != "running":
+            return job
+        time.sleep(0.2)
+
+
+def copy_rate(url: str, count: int) -> float:
+    """Rows/s of a plain COPY of the same persons into copies of the same three tables."""
+    engine = create_engine(url)
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        for table in ("persons", "person_identities", "person_tags"):
+            cursor.execute(f"DROP TABLE IF EXISTS copy_{table}")
+            cursor.execute(f"CREATE TABLE copy_{table} (LIKE {table} INCLUDING ALL)")
+        raw.commit()
+        persons, identities, tags = io.StringIO(), io.StringIO(), io.StringIO()
+        now = "2026-01-01 00:00:00"
+        for row in person_rows(count):
+            ext, email, phone, first, last, gender, birthday, plan, tag_cell = row
+            pid = str(uuid.uuid4())
+            custom = json.dumps({"plan": plan})
+            persons.write(
+                f"{pid}\tIDENTIFIED\t{ext}\t{first}\t{last}\t\\N\t{gender}\t{birthday}\t"
+                f"{custom}\t{now}\t{now}\n"
+            )
+            identities.write(f"email\t{email}\t{pid}\t{now}\nphone\t{phone}\t{pid}\t{now}\n")
+            for tag in tag_cell.split(";"):
+                tags.write(f"{pid}\t{tag}\n")
+        started = time.perf_counter()
+        columns = {
+            "persons": "(id, type, external_user_id, first_name, last_name, middle_name, gender, "
+            "birthday, custom_attributes, created_at, updated_at)",
+            "person_identities": "(kind, value, person_id, created_at)",
+            "person_tags": "(person_id, tag)",
+        }
+        for table, data in (
+            ("persons", persons),
+            ("person_identities", identities),
+            ("person_tags", tags),
+        ):
+            with cursor.copy(f"COPY copy_{table} {columns[table]} FROM STDIN") as copy:
+                copy.write(data.getvalue())
+        raw.commit()
+        elapsed = time.perf_counter() - started
+        for table in ("persons", "person_identities", "person_tags"):
+            cursor.execute(f"DROP TABLE copy_{table}")
+        raw.commit()
+        return count / elapsed
+    finally:
+        raw.close()
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", help="default: a new SQLite file in a temporary dir")
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=5_000_000)
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    args = parser.parse_args()
+    url = fresh_database(args.database_url, "bulk")
+    backend = backend_of(url)
+    folder = Path(tempfile.mkdtemp(prefix="audience-bulk-"))
+    persons_csv, events_ndjson = folder / "persons.csv", folder / "events.ndjson"
+    write_persons_csv(persons_csv, args.persons)
+    write_events_ndjson(events_ndjson, args.events, args.persons)
+    headers = {"Authorization": f"App {ADMIN_KEY}"}
+    with server(url, ADMIN_KEY, workers=args.workers) as (base_url, pid):
+        client = httpx.Client(base_url=base_url, headers=headers, timeout=None)
+        client.post(
+            "/v1/attribute-definitions", json={"name": "plan", "type": "string", "scope": "person"}
+        ).raise_for_status()
+        client.post(
+            "/v1/event-definitions",
+            json={"id": "purchase", "properties": {"amount": "number", "sku": "string"}},
+        ).raise_for_status()
+
+        with PeakRss(pid) as import_rss:
+            started = time.perf_counter()
+            job = run_import(client, "persons", persons_csv, "csv")
+            persons_s = time.perf_counter() - started
+        print(f"persons import: {job}", flush=True)
+        import_persons_per_s = job["created"] / persons_s
+        print(f"(a) {import_persons_per_s:,.0f} persons/s, peak RSS {import_rss.peak:.0f} MB")
+
+        ratio = None
+        if backend == "postgresql":
+            copy_per_s = copy_rate(url, args.persons)
+            ratio = import_persons_per_s / copy_per_s
+            print(f"(b) COPY {copy_per_s:,.0f} rows/s, ratio {ratio:.3f}")
+
+        with PeakRss(pid) as events_rss:
+            started = time.perf_counter()
+            job = run_import(client, "events", events_ndjson, "ndjson")
+            events_s = time.perf_counter() - started
+        print(f"events import: {job}", flush=True)
+        import_events_per_s = job["created"] / events_s
+        print(f"(c) {import_events_per_s:,.0f} events/s, peak RSS {events_rss.peak:.0f} MB")
+
+        with PeakRss(pid) as export_rss:
+            started = time.perf_counter()
+            rows = -1  # the header line
+            with client.stream("GET", "/v1/exports/persons", params={"format": "csv"}) as reply:
+                for line in reply.iter_lines():
+                    rows += 1 if line else 0
+            export_s = time.perf_counter() - started
+        export_persons_per_s = rows / export_s
+        print(
+            f"(d) {export_persons_per_s:,.0f} persons/s exported, peak RSS {export_rss.peak:.0f} MB"
+        )
+        client.close()
+
+    print(
+        json.dumps(
+            {
+                "backend": backend,
+                "persons": args.persons,
+                "events": args.events,
+                "import_persons_per_s": round(import_persons_per_s),
+                "copy_ratio": round(ratio, 4) if ratio is not None else None,
+                "import_events_per_s": round(import_events_per_s),
+                "export_persons_per_s": round(export_persons_per_s),
+                "export_rss_mb": round(export_rss.peak),
+                "server_rss_mb": round(max(import_rss.peak, events_rss.peak)),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

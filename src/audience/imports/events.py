@@ -1,0 +1,252 @@
+"""Event rows: historical events checked like the API's (R8) but without the 30-day limit,
+stored on the person of ``pushRegistrationId`` or ``externalUserId``, once per eventId.
+
+A batch is checked against the definitions and the stored eventIds in a few queries, then
+inserted with the ingestion path's own statement (``events.queries.insert_events``).
+"""
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, select, tuple_
+
+from audience.errors import ApiError
+from audience.events import queries as event_queries
+from audience.events.definitions import load_for_ingestion
+from audience.events.validation import CheckedEvent, Definition, InvalidEvent, check_event
+from audience.imports.cells import nest, plain_fields
+from audience.tables import events, installations, persons
+
+# Written by exports, read-only here.
+IGNORED_COLUMNS = frozenset({"id", "personId", "receivedAt"})
+_EVENT_FIELDS = {"definitionId": "definitionId", "eventId": "eventId", "occurredAt": "date"}
+_KEYS = frozenset({"pushRegistrationId", "externalUserId"})
+
+
+@dataclass
+class EventRow:
+    number: int
+    body: dict[str, Any]
+    push_registration_id: str | None = None
+    external_user_id: str | None = None
+    checked: CheckedEvent | None = None
+    person_id: str | None = None
+
+
+def _invalid_property(name: str, value: Any) -> ApiError:
+    return ApiError(
+        400,
+        "INVALID_EVENT",
+        f"properties.{name}: {value!r} is not of its type",
+        f"properties.{name}",
+    )
+
+
+def event_row(number: int, row: Mapping[str, Any], is_csv: bool) -> EventRow:
+    """The row split into its person key and the event body check_event takes (CSV property
+    cells are typed later, once the definitions are known)."""
+    body = plain_fields(row, IGNORED_COLUMNS, "properties.", "properties", is_csv)
+    result = EventRow(number, {})
+    for column, value in body.items():
+        if value is None:  # NDJSON null: not given
+            continue
+        if column in _KEYS:
+            if not isinstance(value, str):
+                raise ApiError(400, "VALIDATION_ERROR", f"{column} must be a string", column)
+            if column == "pushRegistrationId":
+                result.push_registration_id = value
+            else:
+                result.external_user_id = value
+        elif column in _EVENT_FIELDS:
+            result.body[_EVENT_FIELDS[column]] = value
+        else:
+            raise ApiError(400, "VALIDATION_ERROR", f"Unknown field '{column}'", column)
+    if result.push_registration_id is None and result.external_user_id is None:
+        raise ApiError(
+            400,
+            "VALIDATION_ERROR",
+            "A row needs pushRegistrationId or externalUserId",
+            "pushRegistrationId",
+        )
+    result.body["_raw"] = row
+    return result
+
+
+def _api_error(exc: InvalidEvent) -> ApiError:
+    field = {"date": "occurredAt"}.get(exc.field, exc.field) or None
+    return ApiError(400, exc.code, f"{field}: {exc.reason}" if field else exc.reason, field)
+
+
+def check_rows(
+    conn: Connection, rows: Sequence[EventRow], is_csv: bool, now: datetime
+) -> dict[int, ApiError]:
+    """Check every row; answers the errors by row number (the others get ``checked``)."""
+    wanted = {r.body.get("definitionId") for r in rows}
+    definitions = load_for_ingestion(conn, {d for d in wanted if isinstance(d, str)})
+    errors: dict[int, ApiError] = {}
+    for row in rows:
+        raw = row.body.pop("_raw")
+        try:
+            types = _types(definitions, row.body.get("definitionId"))
+            properties = nest(raw, "properties.", "properties", types, is_csv, _invalid_property)
+            if properties is not None:
+                row.body["properties"] = properties
+            row.checked = check_event(
+                row.body, definitions, now, allow_app_launch=False, max_past=None
+            )
+        except InvalidEvent as exc:
+            errors[row.number] = _api_error(exc)
+        except ApiError as exc:
+            errors[row.number] = exc
+    return errors
+
+
+def _types(definitions: Mapping[str, Definition], definition_id: Any) -> Mapping[str, str]:
+    definition = definitions.get(definition_id) if isinstance(definition_id, str) else None
+    return definition.properties if definition else {}
+
+
+def resolve_persons(conn: Connection, rows: Sequence[EventRow]) -> dict[int, ApiError]:
+    """Each row's person: the installation's (locked, like ingestion does) or the one with
+    that externalUserId."""
+    installation_ids = sorted({r.push_registration_id for r in rows if r.push_registration_id})
+    external_ids = sorted(
+        {r.external_user_id for r in rows if r.external_user_id and not r.push_registration_id}
+    )
+    by_installation: dict[str, str | None] = {}
+    if installation_ids:
+        query = (
+            select(installations.c.push_registration_id, installations.c.person_id)
+            .where(installations.c.push_registration_id.in_(installation_ids))
+            .order_by(installations.c.push_registration_id)
+        )
+        if conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        by_installation = {key: person for key, person in conn.execute(query)}
+    by_external: dict[str, str] = {}
+    if external_ids:
+        query = select(persons.c.external_user_id, persons.c.id).where(
+            persons.c.external_user_id.in_(external_ids)
+        )
+        by_external = {key: person for key, person in conn.execute(query)}
+    errors: dict[int, ApiError] = {}
+    for row in rows:
+        if row.push_registration_id:
+            row.person_id = by_installation.get(row.push_registration_id)
+            if row.person_id is None:
+                errors[row.number] = ApiError(
+                    404,
+                    "NO_REGISTRATION",
+                    f"No installation '{row.push_registration_id}'",
+                    "pushRegistrationId",
+                )
+        else:
+            assert row.external_user_id is not None
+            row.person_id = by_external.get(row.external_user_id)
+            if row.person_id is None:
+                errors[row.number] = ApiError(
+                    404,
+                    "PERSON_NOT_FOUND",
+                    f"No person with externalUserId '{row.external_user_id}'",
+                    "externalUserId",
+                )
+    return errors
+
+
+DedupeKey = tuple[Any, ...]
+
+
+def _dedupe_key(row: EventRow) -> DedupeKey:
+    """eventIds are unique per installation; server-side events (no installation) per person.
+    An event without eventId is the same event when everything about it is the same (so
+    re-importing a file changes nothing, SPEC §15)."""
+    checked = row.checked
+    assert checked is not None
+    owner = row.push_registration_id or f"person:{row.person_id}"
+    if checked.event_id is not None:
+        return owner, checked.event_id
+    content = json.dumps(checked.properties, sort_keys=True)
+    return owner, None, checked.definition_id, checked.occurred_at, content
+
+
+def _stored_without_ids(conn: Connection, rows: Sequence[EventRow]) -> set[DedupeKey]:
+    wanted = [r for r in rows if r.checked and r.checked.event_id is None]
+    if not wanted:
+        return set()
+    query = select(
+        events.c.person_id,
+        events.c.push_registration_id,
+        events.c.definition_id,
+        events.c.occurred_at,
+        events.c.properties,
+    ).where(
+        events.c.event_id.is_(None),
+        events.c.person_id.in_(sorted({r.person_id for r in wanted if r.person_id})),
+        events.c.occurred_at.in_(sorted({r.checked.occurred_at for r in wanted if r.checked})),
+    )
+    found: set[DedupeKey] = set()
+    for person_id, installation, definition_id, occurred_at, properties in conn.execute(query):
+        owner = installation or f"person:{person_id}"
+        content = json.dumps(properties or {}, sort_keys=True)
+        found.add((owner, None, definition_id, occurred_at, content))
+    return found
+
+
+def stored_keys(conn: Connection, rows: Sequence[EventRow]) -> set[DedupeKey]:
+    by_installation = {
+        (r.push_registration_id, r.checked.event_id)
+        for r in rows
+        if r.checked and r.checked.event_id and r.push_registration_id
+    }
+    by_person = {
+        (r.person_id, r.checked.event_id)
+        for r in rows
+        if r.checked and r.checked.event_id and not r.push_registration_id
+    }
+    found = _stored_without_ids(conn, rows)
+    if by_installation:
+        query = select(events.c.push_registration_id, events.c.event_id).where(
+            tuple_(events.c.push_registration_id, events.c.event_id).in_(sorted(by_installation))
+        )
+        found.update((a, b) for a, b in conn.execute(query))
+    if by_person:
+        query = select(events.c.person_id, events.c.event_id).where(
+            and_(
+                events.c.push_registration_id.is_(None),
+                tuple_(events.c.person_id, events.c.event_id).in_(sorted(by_person)),
+            )
+        )
+        found.update((f"person:{a}", b) for a, b in conn.execute(query))
+    return found
+
+
+def store(conn: Connection, rows: Sequence[EventRow], received_at: datetime) -> list[EventRow]:
+    """Insert the rows not stored yet (nor earlier in the batch); answers those inserted."""
+    seen = stored_keys(conn, rows)
+    fresh: list[EventRow] = []
+    for row in rows:
+        key = _dedupe_key(row)
+        if key in seen:
+            continue
+        seen.add(key)
+        fresh.append(row)
+    event_queries.insert_events(
+        conn,
+        [
+            {
+                "person_id": row.person_id,
+                "push_registration_id": row.push_registration_id,
+                "definition_id": row.checked.definition_id,
+                "occurred_at": row.checked.occurred_at,
+                "received_at": received_at,
+                "event_id": row.checked.event_id,
+                "properties": row.checked.properties,
+            }
+            for row in fresh
+            if row.checked is not None
+        ],
+    )
+    return fresh

@@ -1,0 +1,90 @@
+"""Person rows: matched by externalUserId, then email, then phone; created or updated with the
+same checks, audit and codes as ``POST``/``PATCH /v1/persons``.
+
+An import adds what a row holds: its phones, emails and tags join the person's (it never
+removes one), its attributes overwrite, empty cells leave values alone.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection
+
+from audience.attributes import queries as attribute_queries
+from audience.errors import ApiError, error_from_validation
+from audience.imports.cells import nest, plain_fields
+from audience.persons import queries as person_queries
+from audience.persons.audit import Audit
+from audience.persons.schemas import PersonCreate
+from audience.persons.service import apply_changes, identity_taken, read_identity
+
+# Written by exports, read-only here.
+IGNORED_COLUMNS = frozenset({"id", "type", "createdAt", "updatedAt", "installations"})
+
+
+def _invalid_attribute(name: str, value: Any) -> ApiError:
+    return ApiError(
+        400,
+        "INVALID_CUSTOM_ATTRIBUTE",
+        f"Custom attribute '{name}': {value!r} is not of its type",
+        f"customAttributes.{name}",
+    )
+
+
+def person_body(row: Mapping[str, Any], types: Mapping[str, str], is_csv: bool) -> dict[str, Any]:
+    body = plain_fields(row, IGNORED_COLUMNS, "custom.", "customAttributes", is_csv)
+    custom = nest(row, "custom.", "customAttributes", types, is_csv, _invalid_attribute)
+    if custom is not None:
+        body["customAttributes"] = custom
+    return body
+
+
+def attribute_types(conn: Connection) -> dict[str, str]:
+    rows = attribute_queries.list_definitions(conn, "person", None, 100_000)
+    return {row.name: row.type for row in rows}
+
+
+def checked_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The row through the API's own request model (limits, types, unknown fields)."""
+    try:
+        return dict(PersonCreate.model_validate(body).sent())
+    except ValidationError as exc:
+        raise error_from_validation(exc.errors()) from None
+
+
+def apply_row(conn: Connection, fields: dict[str, Any], audit: Audit) -> tuple[str, str]:
+    """Create or update the row's person; answers ("created"|"updated"|"unchanged", its id)."""
+    identity = read_identity(fields)
+    if identity.is_empty():
+        raise ApiError(
+            400, "USER_IDENTITY_INVALID", "A row needs externalUserId, a phone or an email"
+        )
+    found = person_queries.owners(conn, identity.external_user_id, identity.phones, identity.emails)
+    if len(found) > 1:
+        raise ApiError(
+            409,
+            "AMBIGUOUS_PERSONALIZE_CANDIDATES",
+            "The row's identities belong to more than one person",
+        )
+    if "tags" in fields and fields["tags"] is not None:
+        fields["tags"] = {"add": fields["tags"]}
+    if not found:
+        person_id = person_queries.insert_anonymous_person(conn, audit.at)
+        row = person_queries.find(conn, person_id)
+        assert row is not None
+        apply_changes(conn, row, fields, audit)
+        return "created", person_id
+    (person_id,) = found
+    row = person_queries.find(conn, person_id, for_update=True)
+    assert row is not None
+    ext = identity.external_user_id
+    if ext is not None and row.external_user_id not in (None, ext):
+        raise identity_taken("The row's identities belong to a person with another externalUserId")
+    current = person_queries.identities_of(conn, person_id)
+    for kind, name in (("phone", "phones"), ("email", "emails")):
+        if name in fields:
+            wanted = getattr(identity, name)
+            fields[name] = current[kind] + [v for v in wanted if v not in current[kind]]
+    changed = apply_changes(conn, row, fields, audit)
+    return ("updated" if changed else "unchanged"), person_id

@@ -1,0 +1,275 @@
+"""Bulk imports (SPEC §15): the job, its steps in the worker, and what the API shows of it.
+
+The uploaded file is stored first (``import_chunks``); the worker then applies it in batches
+of ``import_batch_size`` rows, one transaction each, which also moves the job's ``position``
+and writes the batch's error lines. A worker that dies mid-batch leaves nothing of that batch
+(its transaction never committed), and the outbox hands the job to a worker again, which
+resumes at ``position``. A step works for a bounded time and then enqueues its own
+continuation in the transaction of its last batch, so a large file never outlives a lease.
+Segments are re-evaluated once per batch for each person the batch touched.
+"""
+
+import itertools
+import logging
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import anyio
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from audience import ids
+from audience.attributes.values import InvalidValue, parse_datetime
+from audience.clock import isoformat, utcnow
+from audience.config import Settings
+from audience.db import Database
+from audience.errors import ApiError
+from audience.imports import events as event_rows
+from audience.imports import persons as person_rows
+from audience.imports import queries
+from audience.imports.reader import ParsedRow, UnreadableFile, rows
+from audience.outbox import enqueue
+from audience.persons.audit import Audit
+from audience.retention import partitions
+from audience.segments.membership import refresh_person
+
+log = logging.getLogger("audience.imports")
+TOPIC = "imports.run"
+CHUNK_BYTES = 1 << 20
+
+
+def import_not_found(import_id: str) -> ApiError:
+    return ApiError(404, "IMPORT_NOT_FOUND", f"No import '{import_id}'")
+
+
+def create_import(conn: Connection, kind: str, file_format: str, dry_run: bool, source: str) -> str:
+    import_id = ids.new_id()
+    now = utcnow()
+    queries.insert_import(
+        conn,
+        id=import_id,
+        kind=kind,
+        format=file_format,
+        dry_run=dry_run,
+        status="running",
+        uploaded=False,
+        source=source,
+        rows=0,
+        created=0,
+        updated=0,
+        failed=0,
+        position=0,
+        created_at=now,
+        updated_at=now,
+    )
+    return import_id
+
+
+def finish_upload(conn: Connection, import_id: str) -> None:
+    """The file is whole: the job is handed to the worker in the same transaction."""
+    queries.update_import(conn, import_id, uploaded=True, updated_at=utcnow())
+    enqueue(conn, TOPIC, {"importId": import_id})
+
+
+def fail(db: Database, import_id: str, reason: str) -> None:
+    with db.write() as conn:
+        queries.update_import(conn, import_id, status="failed", error=reason, updated_at=utcnow())
+        queries.delete_chunks(conn, import_id)
+
+
+def import_to_api(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "format": row.format,
+        "dryRun": bool(row.dry_run),
+        "status": row.status,
+        "rows": int(row.rows),
+        "created": int(row.created),
+        "updated": int(row.updated),
+        "failed": int(row.failed),
+        "error": row.error,
+        "createdAt": isoformat(row.created_at),
+        "updatedAt": isoformat(row.updated_at),
+    }
+
+
+def error_to_api(row: Any) -> dict[str, Any]:
+    return {"row": int(row.row), "field": row.field, "code": row.code, "message": row.message}
+
+
+def run_step(db: Database, settings: Settings, import_id: str, budget_seconds: float) -> bool:
+    """Apply batches for about ``budget_seconds``; answers whether the job is finished."""
+    with db.read() as conn:
+        job = queries.find(conn, import_id)
+    if job is None or job.status != "running" or not job.uploaded:
+        return True
+    deadline = time.monotonic() + budget_seconds
+    parsed = itertools.islice(rows(db, import_id, job.format), job.position, None)
+    position = int(job.position)
+    try:
+        while True:
+            batch = list(itertools.islice(parsed, settings.import_batch_size))
+            if not batch:
+                _finish(db, import_id, position)
+                return True
+            if not _apply_batch(db, job, position, batch):
+                return True  # another worker moved the job on: it owns the rest
+            position += len(batch)
+            if time.monotonic() >= deadline:
+                with db.write() as conn:
+                    enqueue(conn, TOPIC, {"importId": import_id})
+                return False
+    except UnreadableFile as exc:
+        fail(db, import_id, f"the file cannot be read after row {position}: {exc}")
+        return True
+
+
+def _finish(db: Database, import_id: str, position: int) -> None:
+    with db.write() as conn:
+        job = queries.find(conn, import_id, for_update=True)
+        if job is None or job.status != "running" or job.position != position:
+            return
+        queries.update_import(conn, import_id, status="done", updated_at=utcnow())
+        queries.delete_chunks(conn, import_id)
+
+
+def _apply_batch(db: Database, job: Any, position: int, batch: list[ParsedRow]) -> bool:
+    is_csv = job.format == "csv"
+    if job.kind == "events" and not db.is_sqlite:
+        _ensure_partitions(db, batch)
+    with db.write() as conn:
+        current = queries.find(conn, job.id, for_update=True)
+        if current is None or current.status != "running" or current.position != position:
+            return False
+        now = utcnow()
+        audit = Audit(f"import:{job.id}", now)
+        savepoint = conn.begin_nested() if job.dry_run else None
+        if job.kind == "persons":
+            counts, errors, touched = _persons_batch(conn, batch, is_csv, audit)
+        else:
+            counts, errors, touched = _events_batch(conn, batch, is_csv, now)
+        for person_id in sorted(touched):
+            refresh_person(conn, person_id, now)
+        if savepoint is not None:
+            savepoint.rollback()
+        queries.insert_errors(
+            conn,
+            [
+                {
+                    "import_id": job.id,
+                    "row": number,
+                    "field": error.field,
+                    "code": error.code,
+                    "message": error.message,
+                }
+                for number, error in sorted(errors.items())
+            ],
+        )
+        queries.add_progress(
+            conn, job.id, len(batch), counts["created"], counts["updated"], len(errors), now
+        )
+    return True
+
+
+def _parse_errors(batch: list[ParsedRow]) -> dict[int, ApiError]:
+    return {
+        number: ApiError(400, "VALIDATION_ERROR", reason)
+        for number, fields, reason in batch
+        if fields is None and reason is not None
+    }
+
+
+def _persons_batch(
+    conn: Connection, batch: list[ParsedRow], is_csv: bool, audit: Audit
+) -> tuple[dict[str, int], dict[int, ApiError], set[str]]:
+    counts = {"created": 0, "updated": 0}
+    errors = _parse_errors(batch)
+    touched: set[str] = set()
+    types = person_rows.attribute_types(conn)
+    for number, raw, _reason in batch:
+        if raw is None:
+            continue
+        savepoint = conn.begin_nested()
+        try:
+            fields = person_rows.checked_fields(person_rows.person_body(raw, types, is_csv))
+            outcome, person_id = person_rows.apply_row(conn, fields, audit)
+            audit.flush(conn)
+        except (ApiError, IntegrityError) as exc:
+            savepoint.rollback()
+            audit.rows = []
+            errors[number] = (
+                exc
+                if isinstance(exc, ApiError)
+                else ApiError(
+                    409, "USER_MERGE_INTERRUPTED", "An identity belongs to another person"
+                )
+            )
+            continue
+        savepoint.commit()
+        if outcome != "unchanged":
+            counts[outcome] += 1
+            touched.add(person_id)
+    return counts, errors, touched
+
+
+def _events_batch(
+    conn: Connection, batch: list[ParsedRow], is_csv: bool, now: datetime
+) -> tuple[dict[str, int], dict[int, ApiError], set[str]]:
+    errors = _parse_errors(batch)
+    candidates: list[event_rows.EventRow] = []
+    for number, raw, _reason in batch:
+        if raw is None:
+            continue
+        try:
+            candidates.append(event_rows.event_row(number, raw, is_csv))
+        except ApiError as exc:
+            errors[number] = exc
+    errors.update(event_rows.check_rows(conn, candidates, is_csv, now))
+    valid = [row for row in candidates if row.number not in errors]
+    errors.update(event_rows.resolve_persons(conn, valid))
+    valid = [row for row in valid if row.number not in errors]
+    stored = event_rows.store(conn, valid, now)
+    touched = {row.person_id for row in stored if row.person_id}
+    return {"created": len(stored), "updated": 0}, errors, touched
+
+
+def _ensure_partitions(db: Database, batch: list[ParsedRow]) -> None:
+    """Monthly partitions for a historical batch, so its rows do not land in the default one."""
+    months = set()
+    for _number, raw, _reason in batch:
+        value = raw.get("occurredAt") if raw else None
+        try:
+            if value:
+                months.add(partitions.month_start(parse_datetime(value)))
+        except InvalidValue:
+            continue
+    if months:
+        with db.write() as conn:
+            partitions.ensure_months(conn, months)
+
+
+def chunks_of(stream: Iterator[bytes]) -> Iterator[bytes]:
+    """Re-cut a byte stream into pieces of about CHUNK_BYTES."""
+    buffer = bytearray()
+    for piece in stream:
+        buffer += piece
+        if len(buffer) >= CHUNK_BYTES:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
+
+async def handle(ctx: Any, items: list[Any]) -> dict[int, datetime]:
+    """Outbox handler of ``imports.run``: one step of each job (its continuation, if any, is
+    enqueued by the step itself). ``ctx`` is the worker's WorkerContext (not imported here:
+    the worker module imports this one)."""
+    budget = max(1.0, min(20.0, ctx.settings.outbox_lease_seconds / 3))
+    for item in items:
+        await anyio.to_thread.run_sync(
+            run_step, ctx.db, ctx.settings, item.payload["importId"], budget
+        )
+    return {}

@@ -1,0 +1,52 @@
+"""Helpers for bulk tests: upload a file, let the worker apply it, read the job back."""
+
+from typing import Any
+
+from audience.config import Settings
+from audience.worker import drain
+from tests.helpers import Api
+
+
+def run_import(
+    api: Api,
+    settings: Settings,
+    kind: str,
+    body: str | bytes,
+    file_format: str = "csv",
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    params = {"kind": kind, "format": file_format, "dryRun": str(dry_run).lower()}
+    response = api.client.post("/v1/imports", params=params, content=body, headers=api.admin)
+    assert response.status_code == 202, response.text
+    started = response.json()
+    assert started["status"] == "running"
+    drain(api.db, settings)
+    job = api.client.get(f"/v1/imports/{started['id']}", headers=api.admin)
+    assert job.status_code == 200, job.text
+    result: dict[str, Any] = job.json()
+    return result
+
+
+def import_errors(api: Api, import_id: str) -> list[dict[str, Any]]:
+    response = api.client.get(f"/v1/imports/{import_id}/errors", headers=api.admin)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def lookup(api: Api, **query: str) -> dict[str, Any] | None:
+    response = api.client.get("/v1/persons/lookup", params=query, headers=api.admin)
+    if response.status_code == 404:
+        return None
+    assert response.status_code == 200, response.text
+    person: dict[str, Any] = response.json()
+    return person
+
+
+def define_event(api: Api, definition_id: str, **properties: str) -> None:
+    response = api.client.post(
+        "/v1/event-definitions",
+        json={"id": definition_id, "properties": properties},
+        headers=api.admin,
+    )
+    assert response.status_code == 201, response.text

@@ -1,0 +1,42 @@
+"""An import survives a worker dying mid-batch: the batch's transaction never commits, the
+job resumes at its stored position, and every row ends applied once."""
+
+from typing import Any
+
+import pytest
+
+from audience.config import Settings
+from audience.imports import service
+from audience.worker import drain
+from tests.helpers import Api
+from tests.imports.bulk import lookup
+
+
+def test_a_batch_cut_off_mid_way_leaves_nothing_and_the_job_resumes(
+    api: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = settings.model_copy(update={"import_batch_size": 2})
+    body = "externalUserId,firstName\n" + "".join(f"p{i},N{i}\n" for i in range(1, 6))
+    started = api.client.post(
+        "/v1/imports", params={"kind": "persons"}, content=body, headers=api.admin
+    ).json()
+    import_id = started["id"]
+
+    assert service.run_step(api.db, small, import_id, budget_seconds=0) is False
+
+    def worker_dies(*_args: Any) -> None:
+        raise SystemExit("worker killed after applying rows, before committing")
+
+    monkeypatch.setattr(service, "refresh_person", worker_dies)
+    with pytest.raises(SystemExit):
+        service.run_step(api.db, small, import_id, budget_seconds=0)
+    job = api.client.get(f"/v1/imports/{import_id}", headers=api.admin).json()
+    assert (job["status"], job["rows"], job["created"]) == ("running", 2, 2)
+    assert lookup(api, externalUserId="p2") is not None
+    assert lookup(api, externalUserId="p3") is None  # the cut batch left nothing behind
+
+    monkeypatch.undo()
+    drain(api.db, small)  # the continuation (and the upload's own item) resume the job
+    job = api.client.get(f"/v1/imports/{import_id}", headers=api.admin).json()
+    assert (job["status"], job["rows"], job["created"], job["failed"]) == ("done", 5, 5, 0)
+    assert all(lookup(api, externalUserId=f"p{i}") for i in range(1, 6))
