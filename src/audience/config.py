@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     worker_shutdown_seconds: float = 10
     # Timeout of one outbound HTTP call (webhook deliveries).
     webhook_timeout_seconds: float = 10
-    # Rate limits (SPEC §10), shared by every worker through the database; 0 turns one off.
+    # Rate limits (docs/security.md), shared by every worker through the database; 0 turns one off.
     # Failed authentications (401 answers) per client address and minute:
     rate_limit_failed_auth_per_minute: int = 100
     # Requests per credential (API key or application code, shared by all of an app's
@@ -45,12 +45,12 @@ class Settings(BaseSettings):
     # Personalizing one more device than this evicts the person's least recently seen one.
     max_installations_per_person: int = 50
     # Webhook URLs resolving to loopback, private or link-local addresses are refused unless
-    # this is on (SPEC §11; for receivers on the same host or network).
+    # this is on (docs/webhooks.md; for receivers on the same host or network).
     webhook_allow_private: bool = False
     # First retry delay of a failed webhook delivery; each later one is three times longer,
     # capped at a day (5 s, 15 s, 45 s … 24 h).
     webhook_retry_base_seconds: float = 5
-    # Push (SPEC §13). The secret key (≥ 32 characters) encrypts push credentials at rest;
+    # Push (docs/push.md). The secret key (≥ 32 characters) encrypts push credentials at rest;
     # without it, credentials cannot be stored.
     secret_key: str = ""
     fcm_url: str = "https://fcm.googleapis.com"

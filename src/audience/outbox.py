@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 
 from audience.clock import utcnow
+from audience.config import Settings
 from audience.db import Database
 from audience.tables import outbox
 
@@ -34,6 +36,16 @@ class OutboxItem:
     # How many times the item has been claimed, this claim included.
     attempts: int
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What a worker handler (audience.worker) may use: the database, the settings and one
+    shared HTTP client."""
+
+    db: Database
+    settings: Settings
+    http: httpx.AsyncClient
 
 
 def enqueue(

@@ -1,4 +1,4 @@
-"""A query past its time budget answers 503 ``QUERY_TIMEOUT`` (SPEC §10), never a stuck
+"""A query past its time budget answers 503 ``QUERY_TIMEOUT`` (docs/security.md), never a stuck
 worker. The budget itself is set on the engine (``audience.db.make_engine``)."""
 
 from fastapi import FastAPI, Request

@@ -1,4 +1,4 @@
-"""Unknown query parameters answer 400 (SPEC §10), for every API route at once.
+"""Unknown query parameters answer 400 (docs/security.md), for every API route at once.
 
 A misspelt or unsupported filter (``GET /v1/persons?email=…``) silently ignored answers
 *everyone*; refusing it names the mistake. The names a route accepts are the query parameters

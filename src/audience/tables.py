@@ -79,7 +79,7 @@ persons = Table(
     Column("custom_attributes", Json, nullable=False, default=dict),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
-    # Personalized through an app with requireUserJwt (SPEC §10): mobile calls of any app
+    # Personalized through an app with requireUserJwt (docs/security.md): mobile calls of any app
     # need the user's token from then on.
     Column("protected", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_persons_updated_at", "updated_at"),
@@ -290,7 +290,7 @@ segment_due = Table(
     Index("ix_segment_due_person_id", "person_id"),
 )
 
-# The merge journal (SPEC §14): what the merged person held when it was merged (``snapshot``)
+# The merge journal (docs/identity.md): what the merged person held at the merge (``snapshot``)
 # and what the merge gave the survivor (``given``), so the merge can be undone. ``inherited``
 # lists the merges into the merged person that were active then: their data is not its own.
 person_merges = Table(
@@ -311,7 +311,7 @@ person_merges = Table(
     Index("ix_person_merges_merged_person_id", "merged_person_id"),
 )
 
-# Outbound webhooks (SPEC §11): endpoints, and one delivery per (endpoint, message).
+# Outbound webhooks (docs/webhooks.md): endpoints, and one delivery per (endpoint, message).
 webhook_endpoints = Table(
     "webhook_endpoints",
     metadata,
@@ -393,7 +393,7 @@ flow_runs = Table(
     Index("ix_flow_runs_flow_id_started_at", "flow_id", "started_at"),
 )
 
-# Push credentials per application and provider (SPEC §13). ``settings`` holds what may be
+# Push credentials per application and provider (docs/push.md). ``settings`` holds what may be
 # shown (project id, key id, bundle id …); ``secret`` the Fernet-encrypted private part.
 push_credentials = Table(
     "push_credentials",
@@ -442,7 +442,7 @@ push_deliveries = Table(
     Index("ix_push_deliveries_message_id_status", "message_id", "status"),
 )
 
-# Bulk imports (SPEC §15). ``position`` is the number of data rows already applied: every batch
+# Bulk imports (docs/decisions.md): ``position`` counts the data rows already applied; every batch
 # moves it in the transaction that applies the batch, so a restarted worker resumes exactly there.
 imports = Table(
     "imports",

@@ -35,7 +35,7 @@ from audience.flows.triggers import STEP_TOPIC as FLOW_STEP
 from audience.flows.triggers import capture as start_flow_runs
 from audience.imports import service as imports
 from audience.observability import SCRAPE_COLLECTORS
-from audience.outbox import OutboxItem
+from audience.outbox import OutboxItem, WorkerContext
 from audience.push import sender as push_sender
 from audience.retention.service import job_interval, run_retention
 from audience.segments.upkeep import build_pending, sweep_due
@@ -43,15 +43,6 @@ from audience.webhooks import delivery as webhook_delivery
 from audience.webhooks.publish import TOPIC_DELIVER, TOPIC_FANOUT
 
 log = logging.getLogger("audience.worker")
-
-
-@dataclass(frozen=True)
-class WorkerContext:
-    """What a handler may use: the database, the settings and one shared HTTP client."""
-
-    db: Database
-    settings: Settings
-    http: httpx.AsyncClient
 
 
 # A handler answers {item id: when to try again} for the items that are not finished.

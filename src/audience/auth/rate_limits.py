@@ -1,4 +1,4 @@
-"""Rate limits (SPEC §10): failed authentications per client address, requests per
+"""Rate limits (docs/security.md): failed authentications per client address, requests per
 credential; over a limit → 429 ``RATE_LIMITED`` with ``Retry-After``.
 
 Counters live in the database (``rate_limit_counters``, one row per key and one-minute

@@ -17,7 +17,7 @@ DEPERSONALIZE = "Depersonalize"
 APP_LAUNCH = "AppLaunch"
 SEGMENT_ENTERED = "SegmentEntered"
 SEGMENT_LEFT = "SegmentLeft"
-# Sent by the app about a push message (SPEC §13): the one property is the message's id.
+# Sent by the app about a push message (docs/push.md): the one property is the message's id.
 PUSH_DELIVERED = "PushDelivered"
 PUSH_OPENED = "PushOpened"
 PUSH_EVENTS = frozenset({PUSH_DELIVERED, PUSH_OPENED})

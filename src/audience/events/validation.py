@@ -74,7 +74,7 @@ def check_event(
     max_past: timedelta | None = MAX_PAST,
 ) -> CheckedEvent:
     """The event as it will be stored, or ``InvalidEvent`` saying what is wrong with it.
-    ``max_past=None`` lifts the 30-day limit (historical imports, SPEC §15)."""
+    ``max_past=None`` lifts the 30-day limit (historical imports, docs/decisions.md)."""
     if not isinstance(raw, dict):
         raise _shape_error("", "an event must be a JSON object")
     unknown = raw.keys() - EVENT_FIELDS

@@ -13,7 +13,7 @@ from audience.config import get_settings
 from audience.db import Database, make_engine
 from audience.exports import routes, service
 
-export_cli = typer.Typer(help="Export persons or events as CSV or NDJSON (SPEC §15).")
+export_cli = typer.Typer(help="Export persons or events as CSV or NDJSON (docs/decisions.md).")
 
 FormatOpt = Annotated[str, typer.Option("--format", help="csv or ndjson")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="File (default: stdout)")]

@@ -1,4 +1,4 @@
-"""``/v1/exports/persons`` and ``/v1/exports/events``: streamed downloads (SPEC §15)."""
+"""``/v1/exports/persons`` and ``/v1/exports/events``: streamed downloads (docs/decisions.md)."""
 
 from datetime import datetime
 from typing import Annotated, Any, Literal

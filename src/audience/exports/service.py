@@ -1,8 +1,8 @@
-"""Exports (SPEC §15): persons and events as CSV or NDJSON, generated a page at a time.
+"""Exports (docs/decisions.md): persons and events as CSV or NDJSON, generated a page at a time.
 
 Each page is read in its own short transaction by keyset (``id > last``), so memory stays flat
 and no transaction stays open for the whole download. The columns are the ones imports read,
-so an export imports back unchanged (SPEC §15, tested).
+so an export imports back unchanged (docs/decisions.md, tested).
 """
 
 import csv

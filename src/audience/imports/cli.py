@@ -14,7 +14,7 @@ from audience.config import get_settings
 from audience.db import Database, make_engine
 from audience.imports import queries, service
 
-import_cli = typer.Typer(help="Import persons or events from CSV or NDJSON (SPEC §15).")
+import_cli = typer.Typer(help="Import persons or events from CSV or NDJSON (docs/decisions.md).")
 PIECE = 1 << 20
 
 FileArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]

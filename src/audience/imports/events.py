@@ -162,7 +162,7 @@ DedupeKey = tuple[Any, ...]
 def _dedupe_key(row: EventRow) -> DedupeKey:
     """eventIds are unique per installation; server-side events (no installation) per person.
     An event without eventId is the same event when everything about it is the same (so
-    re-importing a file changes nothing, SPEC §15)."""
+    re-importing a file changes nothing, docs/decisions.md)."""
     checked = row.checked
     assert checked is not None
     owner = row.push_registration_id or f"person:{row.person_id}"

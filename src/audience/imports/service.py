@@ -1,4 +1,4 @@
-"""Bulk imports (SPEC §15): the job, its steps in the worker, and what the API shows of it.
+"""Bulk imports (docs/decisions.md): the job, its steps in the worker, and what the API shows of it.
 
 The uploaded file is stored first (``import_chunks``); the worker then applies it in batches
 of ``import_batch_size`` rows, one transaction each, which also moves the job's ``position``

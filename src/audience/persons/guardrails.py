@@ -1,4 +1,4 @@
-"""Identity guardrails (SPEC §14): placeholder identity values are refused, a person's
+"""Identity guardrails (docs/identity.md): placeholder identity values are refused, a person's
 devices are capped, and refused personalize attempts leave a trace in the audit."""
 
 from dataclasses import dataclass

@@ -1,6 +1,6 @@
 """Identity values: phones to E.164 (``phonenumbers``), emails NFKC-normalised, trimmed and
-lower-cased; no identity holds control, zero-width or bidi-override characters (SPEC §10), so
-values that look alike are one identity or refused, never two persons."""
+lower-cased; no identity holds control, zero-width or bidi-override characters
+(docs/security.md), so values that look alike are one identity or refused, never two persons."""
 
 import re
 import unicodedata

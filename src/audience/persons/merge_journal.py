@@ -1,4 +1,4 @@
-"""The merge journal (SPEC §14): one row per merge, with what undo needs, and its SQL."""
+"""The merge journal (docs/identity.md): one row per merge, with what undo needs, and its SQL."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +11,7 @@ from audience.ids import new_id
 from audience.installations import queries as installation_queries
 from audience.persons import queries
 from audience.persons.merge_plan import Holdings
-from audience.persons.service import STANDARD_FIELDS
+from audience.persons.queries import STANDARD_FIELDS
 from audience.tables import person_merges
 from audience.webhooks.publish import publish_merge
 

@@ -1,4 +1,4 @@
-"""The merge rule of SPEC §14 as plain functions over plain values (no database).
+"""The merge rule of docs/identity.md as plain functions over plain values (no database).
 
 A person's *holdings* are what a merge can move or copy: ``externalUserId``, ``phones``,
 ``emails``, standard ``fields`` (snake_case), ``customAttributes``, ``tags`` and

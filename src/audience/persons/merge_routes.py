@@ -1,4 +1,4 @@
-"""Server API for identity operations (SPEC §14): merge history, operator merge, undo."""
+"""Server API for identity operations (docs/identity.md): merge history, operator merge, undo."""
 
 from typing import Annotated, Any
 

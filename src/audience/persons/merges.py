@@ -1,4 +1,4 @@
-"""Merging one person into another (R2 step 4 and the operator merge of SPEC §14).
+"""Merging one person into another (R2 step 4 and the operator merge of docs/identity.md).
 
 The merged person's devices and identities move to the survivor, the values the survivor lacks
 are copied, and its id becomes an alias of the survivor. Its events stay where they are and

@@ -1,4 +1,4 @@
-"""The operator merge of SPEC §14: two persons chosen by an operator become one."""
+"""The operator merge of docs/identity.md: two persons chosen by an operator become one."""
 
 from typing import Any
 

@@ -1,4 +1,4 @@
-"""Ordered person updates (SPEC §14 ``asOf``): a change made offline at ``asOf`` and sent
+"""Ordered person updates (docs/identity.md ``asOf``): a change made offline at ``asOf`` and sent
 later must not overwrite a field that changed on the server after that moment.
 
 When a field last changed is read from the audit trail (R9), which records every change of

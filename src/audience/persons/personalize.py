@@ -47,7 +47,7 @@ def personalize(
     check_target: Callable[[Connection, Row], None] | None = None,
 ) -> Row:
     """R2, steps 0 to 5; answers the person the installation belongs to afterwards.
-    ``check_target`` may refuse the person found by X before anything changes (SPEC §10)."""
+    ``check_target`` may refuse the person found by X before anything changes (docs/security.md)."""
     require_identity(identity)
     candidates = queries.owners(conn, identity.external_user_id, identity.phones, identity.emails)
     if len(candidates) > 1:

@@ -1,4 +1,4 @@
-"""Protected persons (SPEC §10): who needs the user's JWT, whichever app is calling.
+"""Protected persons (docs/security.md): who needs the user's JWT, whichever app is calling.
 
 Persons are shared by every application of a deployment, so checking only the calling app's
 ``requireUserJwt`` let any other app reach a person a JWT app protects. A person is protected
@@ -21,7 +21,7 @@ def is_protected(conn: Connection, person: Row) -> bool:
 
 def check_access(conn: Connection, app: AppPrincipal, user: UserToken, person: Row) -> None:
     """A mobile read or change of ``person``: identified persons need the user's token when
-    the calling app requires it (SPEC §6) or the person is protected (SPEC §10)."""
+    the calling app requires it (docs/api.md) or the person is protected (docs/security.md)."""
     if person.type != "IDENTIFIED":
         return
     if app.require_user_jwt or is_protected(conn, person):

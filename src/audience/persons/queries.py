@@ -18,6 +18,9 @@ from audience.tables import (
     persons,
 )
 
+# The standard person attributes (columns of ``persons``) besides identities.
+STANDARD_FIELDS = ("first_name", "last_name", "middle_name", "gender", "birthday")
+
 
 def insert_anonymous_person(conn: Connection, at: datetime) -> str:
     person_id = new_id()

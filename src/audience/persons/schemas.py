@@ -43,7 +43,7 @@ class PersonCreate(PersonFields):
 
 class PersonUpdate(PersonFields):
     """PATCH: tags as a full list or as ``{"add": [...], "remove": [...]}``; ``asOf`` is when
-    the change was made (fields changed on the server since are kept, SPEC §14)."""
+    the change was made (fields changed on the server since are kept, docs/identity.md)."""
 
     tags: Tags | TagChanges | None = None
     as_of: Annotated[str, Field(max_length=40)] | None = None

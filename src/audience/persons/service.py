@@ -26,11 +26,11 @@ from audience.persons.identities import (
     normalize_emails,
     normalize_phones,
 )
+from audience.persons.queries import STANDARD_FIELDS
 from audience.persons.schemas import TagChanges
 from audience.segments.service import forget_person, refresh_person
 from audience.webhooks.publish import PERSON_DELETED, publish
 
-STANDARD_FIELDS = ("first_name", "last_name", "middle_name", "gender", "birthday")
 MAX_TAGS = 100
 
 

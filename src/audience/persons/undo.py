@@ -1,4 +1,4 @@
-"""Undoing a merge (SPEC §14): the merged person comes back under its old id.
+"""Undoing a merge (docs/identity.md): the merged person comes back under its old id.
 
 Who holds the merged person's data now is whoever its id resolves to (the survivor, or the
 person the survivor was merged into since). The restored person gets back what it held at

@@ -1,1 +1,1 @@
-"""Push messages (SPEC §13): credentials, messages, fan-out and provider clients."""
+"""Push messages (docs/push.md): credentials, messages, fan-out and provider clients."""

@@ -1,4 +1,4 @@
-"""Push credentials per application (SPEC §13): checked, encrypted at rest, never echoed.
+"""Push credentials per application (docs/push.md): checked, encrypted at rest, never echoed.
 
 What is safe to show (project id, client email, key id, team, bundle, environment) is kept in
 clear beside the encrypted secret part so reads and the console need no decryption.

@@ -1,4 +1,4 @@
-"""``/v1/apps/{id}/push/*`` (credentials) and ``/v1/messages`` (SPEC §13)."""
+"""``/v1/apps/{id}/push/*`` (credentials) and ``/v1/messages`` (docs/push.md)."""
 
 from typing import Any, Literal
 

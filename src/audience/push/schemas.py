@@ -1,4 +1,4 @@
-"""Request and response bodies of the push API (SPEC §13)."""
+"""Request and response bodies of the push API (docs/push.md)."""
 
 from datetime import datetime
 from typing import Annotated, Any, Literal

@@ -54,7 +54,7 @@ from audience.segments.queries import resolve_installations
 from audience.tables import installations
 
 if TYPE_CHECKING:  # the worker imports this module to list its handlers
-    from audience.worker import WorkerContext
+    from audience.outbox import WorkerContext
 
 __all__ = ["TOPIC_MESSAGE", "TOPIC_SEND", "handle_messages", "handle_sends"]
 

@@ -1,4 +1,4 @@
-"""Push messages (SPEC §13): create (checked, queued in the outbox), read with counts,
+"""Push messages (docs/push.md): create (checked, queued in the outbox), read with counts,
 deliveries, cancel; and :func:`send_to_person`, the entry point of a flow's ``sendPush`` step.
 
 Creating a message writes the message and one outbox item due at ``sendAt`` in the same

@@ -1,4 +1,4 @@
-"""Event retention (SPEC §15): ``AUDIENCE_EVENT_RETENTION_DAYS`` (0 keeps events forever).
+"""Event retention (docs/decisions.md): ``AUDIENCE_EVENT_RETENTION_DAYS`` (0 keeps events forever).
 
 A periodic job of the worker. On PostgreSQL it keeps monthly partitions ready ahead, drops
 whole partitions past the retention, and deletes the remaining older rows of the month that

@@ -1,4 +1,4 @@
-"""Why a person is (or is not) in a segment (SPEC §14 explain).
+"""Why a person is (or is not) in a segment (docs/identity.md explain).
 
 Every node of the rule is compiled by the same ``Compiler`` that keeps stored membership
 current (its per-person form) and all of them are answered by one query, so an explanation

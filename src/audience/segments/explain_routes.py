@@ -1,4 +1,4 @@
-"""``GET /v1/segments/{id}/explain?personId=`` (SPEC §14)."""
+"""``GET /v1/segments/{id}/explain?personId=`` (docs/identity.md)."""
 
 from typing import Annotated, Any
 

@@ -1,1 +1,1 @@
-"""Outbound webhooks (SPEC §11): endpoints, the publishing of triggers, signed deliveries."""
+"""Outbound webhooks (docs/webhooks.md): endpoints, publishing of triggers, signed deliveries."""

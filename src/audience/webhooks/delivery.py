@@ -34,7 +34,7 @@ from audience.webhooks.metrics import ATTEMPTS, OUTCOMES
 from audience.webhooks.publish import TOPIC_DELIVER, message_body
 
 if TYPE_CHECKING:
-    from audience.worker import WorkerContext
+    from audience.outbox import WorkerContext
 
 log = logging.getLogger("audience.webhooks")
 

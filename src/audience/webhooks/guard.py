@@ -1,4 +1,4 @@
-"""The SSRF guard (SPEC §11): a webhook may not reach loopback, private or link-local hosts.
+"""The SSRF guard (docs/webhooks.md): a webhook may not reach loopback, private or link-local hosts.
 
 Checked when an endpoint is saved and again before every attempt (a name can resolve
 elsewhere later). Redirects are never followed (the worker's HTTP client), so a public URL
@@ -71,7 +71,7 @@ async def resolves_to_forbidden_async(host: str) -> bool:
 
 
 def check_url(url: str, allow_private: bool) -> None:
-    """SPEC §11: http(s) only; a host resolving to a private address → 400
+    """docs/webhooks.md: http(s) only; a host resolving to a private address → 400
     ``WEBHOOK_URL_FORBIDDEN`` unless ``AUDIENCE_WEBHOOK_ALLOW_PRIVATE`` is on."""
     host = check_url_shape(url)
     if not allow_private and resolves_to_forbidden(host):

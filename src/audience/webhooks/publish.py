@@ -116,7 +116,7 @@ def _enqueue(
 
 
 def message_body(type_: str, timestamp: str, data: Any) -> str:
-    """The JSON body of every attempt of one message (SPEC §11)."""
+    """The JSON body of every attempt of one message (docs/webhooks.md)."""
     return json.dumps(
         {"type": type_, "timestamp": timestamp, "data": data}, separators=(",", ":"), default=str
     )
@@ -148,7 +148,7 @@ def publish_person_changes(conn: Connection, changes: Sequence[Mapping[str, Any]
 def publish_merge(
     conn: Connection, survivor_id: str, merged_person_id: str, merge_id: str | None
 ) -> None:
-    """``person.merged``; ``merge_id`` names the merge once merges are journaled (SPEC §14)."""
+    """``person.merged``, with the journal's ``merge_id`` (docs/identity.md)."""
     publish(
         conn,
         PERSON_MERGED,

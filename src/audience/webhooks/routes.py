@@ -1,4 +1,4 @@
-"""``/v1/webhooks``: endpoints CRUD, secret rotation, deliveries and redelivery (SPEC §11)."""
+"""``/v1/webhooks``: endpoints, secret rotation, deliveries and redelivery (docs/webhooks.md)."""
 
 from datetime import datetime
 from typing import Annotated, Any, Literal

@@ -21,7 +21,7 @@ MAX_TYPES = 100
 
 
 def new_secret() -> str:
-    """``whsec_`` + base64 of 32 random bytes (SPEC §11: ≥ 24)."""
+    """``whsec_`` + base64 of 32 random bytes (docs/webhooks.md: ≥ 24)."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 

@@ -1,4 +1,4 @@
-"""the merge journal: reversible merges (SPEC §14)
+"""the merge journal: reversible merges (docs/identity.md)
 
 Revision ID: merges_0003
 Revises: segupkeep_0003

@@ -1,4 +1,4 @@
-"""push credentials, messages and deliveries (SPEC §13)
+"""push credentials, messages and deliveries (docs/push.md)
 
 Revision ID: push_0004
 Revises: flows_0005
