@@ -21,7 +21,8 @@ def test_one_json_log_line_per_request_without_secrets(
 ) -> None:
     caplog.set_level(logging.INFO, logger="audience.access")
     caplog.clear()
-    api.client.get("/v1/apps?limit=5&note=secret-query", headers=api.admin | {"X-Request-ID": "r1"})
+    # (unknown query parameters answer 400, so the query carries a known one)
+    api.client.get("/v1/apps?limit=5", headers=api.admin | {"X-Request-ID": "r1"})
     [record] = [r for r in caplog.records if r.name == "audience.access"]
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "request"
@@ -29,7 +30,7 @@ def test_one_json_log_line_per_request_without_secrets(
     assert line["status"] == 200 and line["method"] == "GET"
     assert line["route"] == "/v1/apps" and line["path"] == "/v1/apps"
     assert api.admin_key not in json.dumps(line)
-    assert "secret-query" not in json.dumps(line)
+    assert "limit=5" not in json.dumps(line)
 
 
 def test_metrics_in_prometheus_format(api: Api) -> None:

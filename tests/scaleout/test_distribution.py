@@ -18,10 +18,33 @@ DISTRIBUTED = {
     "app_launches": "push_registration_id",
     "events": "person_id",
     "segment_members": "person_id",
+    "segment_due": "person_id",
+    "flow_runs": "person_id",
 }
-REFERENCE = {"applications", "api_keys", "attribute_definitions", "event_definitions", "segments"}
+REFERENCE = {
+    "applications",
+    "api_keys",
+    "attribute_definitions",
+    "event_definitions",
+    "segments",
+    "flows",
+    "flow_versions",
+    "webhook_endpoints",
+    "push_credentials",
+}
 # Small or transient tables the coordinator keeps (work queues, upload staging).
-COORDINATOR = {"outbox", "imports", "import_chunks", "import_errors", "used_jwt_ids"}
+COORDINATOR = {
+    "outbox",
+    "imports",
+    "import_chunks",
+    "import_errors",
+    "used_jwt_ids",
+    "rate_limit_counters",
+    "person_merges",
+    "webhook_deliveries",
+    "push_messages",
+    "push_deliveries",
+}
 
 # Unique keys the Citus migration replaces (docs/scale-out.md, "What changes in the schema").
 REPLACED_UNIQUE_KEYS = {
@@ -29,6 +52,7 @@ REPLACED_UNIQUE_KEYS = {
     ("person_changes", ("id",)),  # -> (person_id, id)
     ("events", ("id",)),  # -> (person_id, id)
     ("events", ("push_registration_id", "event_id")),  # -> (person_id, push_reg..., event_id)
+    ("flow_runs", ("id",)),  # -> (person_id, id)
 }
 
 

@@ -59,7 +59,8 @@ class Installation(ResponseModel):
     ``pushServiceToken``."""
 
     push_registration_id: str
-    application_code: str
+    # null in mobile answers for another application's devices (docs/security.md)
+    application_code: str | None
     platform: Platform
     sdk_version: str | None
     os_version: str | None
@@ -90,7 +91,8 @@ class InstallationSummary(ResponseModel):
     """A device as listed on its person."""
 
     push_registration_id: str
-    application_code: str
+    # null in mobile answers for another application's devices (docs/security.md)
+    application_code: str | None
     platform: Platform
     is_primary_device: bool
     device_model: str | None

@@ -92,6 +92,8 @@ class Person(ResponseModel):
     installations: list[InstallationSummary]
     created_at: Timestamp
     updated_at: Timestamp
+    # in PATCH answers that carried ``asOf``: the fields kept because they changed later
+    ignored_fields: list[str] | None = None
 
 
 class PersonTags(ResponseModel):
