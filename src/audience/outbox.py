@@ -140,6 +140,14 @@ def _any_due(conn: Connection, topics: Sequence[str], now: datetime) -> bool:
     return found is not None
 
 
+def next_due(db: Database, topics: Sequence[str]) -> datetime | None:
+    """When the next item of ``topics`` comes due (leased ones included)."""
+    with db.read() as conn:
+        return conn.execute(
+            select(func.min(outbox.c.available_at)).where(outbox.c.topic.in_(list(topics)))
+        ).scalar()
+
+
 def acknowledge(db: Database, done: Sequence[int], retry_at: Mapping[int, datetime]) -> None:
     """Delete the items that are finished and reschedule those to try again later."""
     if not done and not retry_at:

@@ -138,14 +138,22 @@ class Worker:
                     task.cancel()
                 await self._settle(timeout=self.settings.worker_shutdown_seconds)
 
-    async def run_until_idle(self, timeout: float = 30) -> None:
-        """Handle every item due now (and what handling them makes due) — for tests and the CLI."""
+    async def run_until_idle(self, timeout: float = 30, horizon: float = 1.0) -> None:
+        """Handle every item due now, and what handling them makes due within ``horizon``
+        seconds (a quick retry) — for tests and ``audience worker --once``."""
         async with self._context() as ctx:
             deadline = asyncio.get_running_loop().time() + timeout
             while asyncio.get_running_loop().time() < deadline:
                 claimed = await self._claim_and_start(ctx)
                 if not claimed and not self._tasks:
-                    return
+                    due = await anyio.to_thread.run_sync(
+                        outbox.next_due, self.db, list(self.handlers)
+                    )
+                    wait = (due - utcnow()).total_seconds() if due is not None else None
+                    if wait is None or wait > horizon:
+                        return
+                    await asyncio.sleep(max(wait, 0.01))
+                    continue
                 if not claimed:
                     await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
             raise TimeoutError("outbox still busy after the timeout")
