@@ -63,3 +63,17 @@ def test_an_answer_that_drifts_from_its_schema_fails_the_check(client: TestClien
     error = {"error": {"code": "NOT_FOUND"}}  # no message
     with pytest.raises(AssertionError, match="does not match"):
         contract.check(httpx.Response(404, json=error, request=request))
+
+
+def test_every_list_takes_cursor_and_limit(client: TestClient) -> None:
+    """Every list answers a page and takes ``?cursor=`` and ``?limit=`` (docs/api.md)."""
+    schema = client.get("/openapi.json").json()
+    for path, operations in schema["paths"].items():
+        operation = operations.get("get")
+        if operation is None:
+            continue
+        answer = operation["responses"].get("200", {}).get("content", {})
+        ref = answer.get("application/json", {}).get("schema", {}).get("$ref", "")
+        if "Page" in ref:
+            names = {parameter["name"] for parameter in operation.get("parameters", [])}
+            assert {"cursor", "limit"} <= names, path

@@ -56,3 +56,17 @@ def page(
         "items": [render(row) for row in shown],
         "nextCursor": encode_cursor(key_of(shown[-1])) if more else None,
     }
+
+
+def page_in_memory(
+    rows: Sequence[T],
+    key: Callable[[T], str],
+    cursor: str | None,
+    limit: int,
+    render: Callable[[T], dict[str, Any]],
+) -> dict[str, Any]:
+    """A page of a short list already in memory (a person's devices), ordered by ``key``."""
+    after = decode_after(cursor)
+    ordered = sorted(rows, key=key)
+    shown = [row for row in ordered if after is None or key(row) > after]
+    return page(shown[: limit + 1], limit, lambda row: [key(row)], render)

@@ -193,3 +193,20 @@ def test_person_permissions(api: Api) -> None:
     )
     assert_error(api.client.get("/v1/persons"), 401, "UNAUTHORIZED")
     assert api.client.get("/v1/persons", headers=reader).status_code == 200
+
+
+def test_a_persons_devices_are_listed_in_pages(api: Api, shop: dict) -> None:
+    first = api.register(shop)
+    person_id = first["personId"]
+    api.personalize(shop, first, {"externalUserId": "pager"})
+    second = api.register(shop)
+    api.personalize(shop, second, {"externalUserId": "pager"})
+    url = f"/v1/persons/{person_id}/installations"
+    page_one = api.client.get(url, params={"limit": 1}, headers=api.admin).json()
+    assert len(page_one["items"]) == 1 and page_one["nextCursor"]
+    page_two = api.client.get(
+        url, params={"limit": 1, "cursor": page_one["nextCursor"]}, headers=api.admin
+    ).json()
+    assert len(page_two["items"]) == 1 and page_two["nextCursor"] is None
+    ids = {page_one["items"][0]["pushRegistrationId"], page_two["items"][0]["pushRegistrationId"]}
+    assert ids == {first["pushRegistrationId"], second["pushRegistrationId"]}

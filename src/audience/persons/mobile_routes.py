@@ -4,6 +4,7 @@ A call acts as its own installation (``{id}``, checked against the application c
 reach only that installation's person and the person's other installations.
 """
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
@@ -19,6 +20,7 @@ from audience.errors import ApiError, InstallationUninstalled
 from audience.installations import service as installations
 from audience.installations.schemas import Installation
 from audience.models import Page, answers
+from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, page_in_memory
 from audience.persons import protection, service
 from audience.persons.audit import Audit, installation_source
 from audience.persons.guardrails import record_refusal
@@ -191,7 +193,12 @@ def update_own_person(
 
 @router.get("/person/installations", **answers(Page[Installation]))
 def own_person_installations(
-    push_registration_id: str, app: MobileApp, db: Db, user_token: UserToken = None
+    push_registration_id: str,
+    app: MobileApp,
+    db: Db,
+    user_token: UserToken = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     """The person's live installations (of every app); push tokens stay on the server."""
     user = _user(db, app, user_token)
@@ -199,7 +206,9 @@ def own_person_installations(
         person = _own_person(conn, app, push_registration_id, lock=False)
         protection.check_access(conn, app, user, person)
         rows = installations.queries.live_for_person(conn, person.id)
-    return {"items": [_device_view(app, row) for row in rows], "nextCursor": None}
+    return page_in_memory(
+        rows, lambda row: str(row.push_registration_id), cursor, limit, partial(_device_view, app)
+    )
 
 
 @router.post("/person/installations/{other_id}/depersonalize", **answers(Installation))

@@ -18,7 +18,14 @@ from audience.installations import queries as installation_queries
 from audience.installations.schemas import Installation
 from audience.installations.service import installation_to_api
 from audience.models import Page, answers
-from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, page
+from audience.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    decode_after,
+    page,
+    page_in_memory,
+)
 from audience.persons import export, queries, service
 from audience.persons.audit import Audit, change_to_api
 from audience.persons.identities import normalize_email, normalize_phone
@@ -175,14 +182,19 @@ def person_installations(
     _key: ReadKey,
     db: Db,
     include_uninstalled: Annotated[bool, Query(alias="includeUninstalled")] = False,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
+    """A person's devices, by pushRegistrationId (a person holds few, so paged in memory)."""
     with db.read() as conn:
         row = service.get_person(conn, person_id)
         if include_uninstalled:
             devices = installation_queries.all_for_person(conn, row.id)
         else:
             devices = installation_queries.live_for_person(conn, row.id)
-    return {"items": [installation_to_api(device) for device in devices], "nextCursor": None}
+    return page_in_memory(
+        devices, lambda d: str(d.push_registration_id), cursor, limit, installation_to_api
+    )
 
 
 @router.get("/v1/persons/{person_id}/changes", **answers(Page[Change]))
