@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from audience.auth.dependencies import Db, ReadKey, WriteKey
 from audience.flows import queries, service
-from audience.models import ApiModel, Name
+from audience.models import ApiModel, Name, answers
 from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_after, decode_cursor, page
 from audience.persons.queries import profile_ids
 from audience.persons.service import live_person_id
@@ -86,14 +86,14 @@ def _definition_changes(body: BaseModel) -> dict[str, Any]:
     return {name: sent[name] for name in sent}
 
 
-@router.post("/v1/flows", status_code=201, response_model=Flow)
+@router.post("/v1/flows", **answers(Flow, 201))
 def create_flow(body: FlowCreate, _key: WriteKey, db: Db) -> dict[str, Any]:
     definition = body.model_dump(include={"trigger", "entry", "reentry", "steps"})
     with db.write() as conn:
         return service.create_flow(conn, body.name, definition, body.enabled)
 
 
-@router.get("/v1/flows", response_model=FlowPage)
+@router.get("/v1/flows", **answers(FlowPage))
 def list_flows(
     _key: ReadKey, db: Db, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> dict[str, Any]:
@@ -105,25 +105,25 @@ def list_flows(
     )
 
 
-@router.get("/v1/flows/{flow_id}", response_model=Flow)
+@router.get("/v1/flows/{flow_id}", **answers(Flow))
 def read_flow(flow_id: str, _key: ReadKey, db: Db) -> dict[str, Any]:
     with db.read() as conn:
         return service.get_flow(conn, flow_id)
 
 
-@router.patch("/v1/flows/{flow_id}", response_model=Flow)
+@router.patch("/v1/flows/{flow_id}", **answers(Flow))
 def update_flow(flow_id: str, body: FlowUpdate, _key: WriteKey, db: Db) -> dict[str, Any]:
     with db.write() as conn:
         return service.update_flow(conn, flow_id, _definition_changes(body))
 
 
-@router.post("/v1/flows/{flow_id}/enable", response_model=Flow)
+@router.post("/v1/flows/{flow_id}/enable", **answers(Flow))
 def enable_flow(flow_id: str, _key: WriteKey, db: Db) -> dict[str, Any]:
     with db.write() as conn:
         return service.update_flow(conn, flow_id, {"enabled": True})
 
 
-@router.post("/v1/flows/{flow_id}/disable", response_model=Flow)
+@router.post("/v1/flows/{flow_id}/disable", **answers(Flow))
 def disable_flow(flow_id: str, _key: WriteKey, db: Db) -> dict[str, Any]:
     with db.write() as conn:
         return service.update_flow(conn, flow_id, {"enabled": False})
@@ -152,7 +152,7 @@ def _after(cursor: str | None) -> tuple[datetime, str] | None:
         raise validation_error("Invalid cursor", "cursor") from None
 
 
-@router.get("/v1/flows/{flow_id}/runs", response_model=RunPage)
+@router.get("/v1/flows/{flow_id}/runs", **answers(RunPage))
 def flow_runs(
     flow_id: str, _key: ReadKey, db: Db, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> dict[str, Any]:
@@ -163,7 +163,7 @@ def flow_runs(
     return _runs_page(rows, limit)
 
 
-@router.get("/v1/persons/{person_id}/flow-runs", response_model=RunPage)
+@router.get("/v1/persons/{person_id}/flow-runs", **answers(RunPage))
 def person_flow_runs(
     person_id: str, _key: ReadKey, db: Db, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> dict[str, Any]:
