@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -175,6 +176,12 @@ class DriverStatement:
 
     def _sql(self, conn: Connection) -> str:
         return self.sqlite if conn.dialect.name == "sqlite" else self.postgresql
+
+
+def sqlite_time(value: datetime) -> str:
+    """The text form SQLAlchemy's SQLite ``DateTime`` stores, so reads and comparisons match
+    values bound on the driver."""
+    return value.isoformat(sep=" ", timespec="microseconds")
 
 
 class SqliteWriterQueue:

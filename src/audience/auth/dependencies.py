@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
+from sqlalchemy import Connection
 
 from audience.apps import queries as app_queries
 from audience.auth.principals import ApiKeyPrincipal, AppPrincipal
@@ -63,6 +64,18 @@ def authenticate(
                     jwt_secret=row.jwt_secret,
                 )
     raise _unauthorized("Invalid or revoked credential")
+
+
+def mobile_app_in(conn: Connection, db: Database, authorization: str | None) -> AppPrincipal:
+    """The application an ``App <applicationCode>`` credential names, read on ``conn`` (the
+    call's own transaction: no transaction of its own on the hot path); anything else gets
+    exactly the 401 or 403 of :func:`authenticate` and :func:`mobile_app`."""
+    token = credential_of(authorization)
+    if not token.startswith(API_KEY_PREFIX):
+        found = app_queries.principal_by_code(conn, token)
+        if found is not None:
+            return AppPrincipal(*found)
+    return mobile_app(authenticate(db, authorization))
 
 
 Credential = Annotated[ApiKeyPrincipal | AppPrincipal, Depends(authenticate)]

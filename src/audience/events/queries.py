@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, update
 
-from audience.db import DriverStatement
+from audience.db import DriverStatement, sqlite_time
 from audience.installations.queries import FIND_KEY_FOR_UPDATE, InstallationKey, key_of
 from audience.tables import app_launches, event_definitions, events, persons
 
@@ -138,11 +138,6 @@ _INSERT = DriverStatement(
 )
 
 
-def _sqlite_time(value: datetime) -> str:
-    """The text form SQLAlchemy's SQLite ``DateTime`` stores, so reads and comparisons match."""
-    return value.isoformat(sep=" ", timespec="microseconds")
-
-
 def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """The whole batch at once, on the driver.
 
@@ -160,8 +155,8 @@ def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
                     row["person_id"],
                     row["push_registration_id"],
                     row["definition_id"],
-                    _sqlite_time(row["occurred_at"]),
-                    _sqlite_time(row["received_at"]),
+                    sqlite_time(row["occurred_at"]),
+                    sqlite_time(row["received_at"]),
                     row["event_id"],
                     json.dumps(row["properties"]),
                 )

@@ -1,13 +1,11 @@
 """Event rules: mobile batch ingestion (R7, R8), server-side events and a person's history."""
 
-import hmac
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row
 
-from audience.auth.dependencies import authenticate, credential_of, mobile_app
 from audience.clock import isoformat, utcnow
 from audience.db import Database
 from audience.events import queries
@@ -17,7 +15,7 @@ from audience.events.standard import APP_LAUNCH, PUSH_EVENTS, event_api_form, st
 from audience.events.validation import CheckedEvent, Definition, InvalidEvent, check_event
 from audience.installations import queries as installation_queries
 from audience.installations.queries import InstallationKey
-from audience.installations.service import check_app_installation
+from audience.installations.service import authorised_installation
 from audience.persons.queries import profile_ids
 from audience.persons.service import live_person_id
 from audience.segments.membership import refresh_person
@@ -57,31 +55,6 @@ class BatchResult:
         if list_invalid:
             body["invalid"] = self.invalid
         return body
-
-
-def authorised_installation(
-    db: Database,
-    authorization: str | None,
-    push_registration_id: str,
-    installation: InstallationKey | None,
-) -> InstallationKey:
-    """``installation`` if the caller's credential may act as it (a live installation of the
-    caller's own app); else the 401, 403, 404 or 410 of every mobile call.
-
-    The application code is compared with the code of the installation's own application,
-    which the installation lookup joins anyway: on the hot path authentication costs no query
-    of its own. Any mismatch falls back to full authentication, so a bad credential, an API
-    key or another app's code get exactly the answers of every mobile call.
-    """
-    token = credential_of(authorization)
-    if installation is not None and hmac.compare_digest(
-        installation.application_code.encode(), token.encode()
-    ):
-        return check_app_installation(
-            installation, installation.application_id, push_registration_id
-        )
-    app = mobile_app(authenticate(db, authorization))
-    return check_app_installation(installation, app.id, push_registration_id)
 
 
 def mobile_installation(

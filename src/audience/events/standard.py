@@ -3,12 +3,13 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert
+from sqlalchemy import Connection, insert
 
 from audience.clock import isoformat
 from audience.events.observers import notify
+from audience.events.queries import insert_events, insert_events_returning_ids
 from audience.tables import events
-from audience.webhooks.publish import publish_events
+from audience.webhooks.publish import publish_events, wanted
 
 INSTALL = "Install"
 UNINSTALL = "Uninstall"
@@ -27,7 +28,7 @@ STANDARD_EVENTS = frozenset(
 )
 
 
-def standard_properties(installation: Row, application_code: str) -> dict[str, Any]:
+def standard_properties(installation: Any, application_code: str) -> dict[str, Any]:
     """The R6 properties, from an installation row as it is now."""
     return {
         "appCode": application_code,
@@ -59,22 +60,28 @@ def event_api_form(event_pk: int, values: dict[str, Any]) -> dict[str, Any]:
 def record_standard_event(
     conn: Connection,
     definition_id: str,
-    installation: Row,
+    installation: Any,
     application_code: str,
     person_id: str,
     at: datetime,
 ) -> None:
-    """Append one standard event for ``person_id``, stamped with ``installation``'s R6 data."""
+    """Append one standard event for ``person_id``, stamped with ``installation``'s R6 data
+    (``installation``: any row or object with the installation's columns as attributes)."""
     values = {
         "person_id": person_id,
         "push_registration_id": installation.push_registration_id,
         "definition_id": definition_id,
         "occurred_at": at,
         "received_at": at,
+        "event_id": None,
         "properties": standard_properties(installation, application_code),
     }
-    event_pk = conn.execute(insert(events).values(**values).returning(events.c.id)).scalar_one()
-    publish_events(conn, [(event_pk, definition_id)])
+    # The ingestion path's insert: register and personalize record one on every call.
+    if wanted(conn, (definition_id,)):
+        (event_pk,) = insert_events_returning_ids(conn, [values])
+        publish_events(conn, [(event_pk, definition_id)])
+    else:
+        insert_events(conn, [values])
     notify(conn, [values])
 
 

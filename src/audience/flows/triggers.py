@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
@@ -41,42 +41,50 @@ def acting_for(chain: tuple[str, ...]) -> Iterator[None]:
 
 
 # Parsed triggers of enabled flows, by (flow id, version): definitions never change in place.
-_parsed: dict[tuple[str, int], tuple[Trigger, Rule | None]] = {}
+class ParsedFlow(NamedTuple):
+    id: str
+    version: int
+    definition: dict[str, Any]
+    trigger: Trigger
+    entry: Rule | None
+
+
+_parsed: dict[tuple[str, int], ParsedFlow] = {}
 
 
 def capture(conn: Connection, stored: Iterable[Mapping[str, Any]]) -> None:
     """Offer stored events (rows with person_id, definition_id, properties, occurred_at) to
     every enabled flow. One small query when no flow is enabled."""
-    flows = queries.enabled_flows(conn)
-    if not flows:
+    enabled = queries.enabled_flow_versions(conn)
+    if not enabled:
         return
-    parsed = _triggers(conn, flows)
+    flows = _parsed_flows(conn, enabled)
     chain = _chain.get()
     now = utcnow()
     for event in stored:
         for flow in flows:
-            if flow.id in chain:
-                continue
-            trigger, entry = parsed[(flow.id, flow.version)]
-            if _matches(trigger, event, now):
-                start_run(conn, flow, entry, event, chain, now)
+            if flow.id not in chain and _matches(flow.trigger, event, now):
+                start_run(conn, flow, flow.entry, event, chain, now)
 
 
-def _triggers(
-    conn: Connection, flows: list[Any]
-) -> dict[tuple[str, int], tuple[Trigger, Rule | None]]:
-    missing = [flow for flow in flows if (flow.id, flow.version) not in _parsed]
+def _parsed_flows(conn: Connection, enabled: list[tuple[str, int]]) -> list[ParsedFlow]:
+    missing = [key for key in enabled if key not in _parsed]
     if missing:
         definitions = load_definitions(conn)
         if len(_parsed) > 1000:
             _parsed.clear()
-        for flow in missing:
-            body = flow.definition
-            _parsed[(flow.id, flow.version)] = (
+        for row in queries.flow_definitions(conn, [flow_id for flow_id, _ in missing]):
+            body = row.definition
+            _parsed[(row.id, row.version)] = ParsedFlow(
+                row.id,
+                row.version,
+                body,
                 parse_trigger(body["trigger"], definitions),
                 parse_entry(body.get("entry"), definitions),
             )
-    return {(flow.id, flow.version): _parsed[(flow.id, flow.version)] for flow in flows}
+    # A flow changed between the two reads (PostgreSQL, read committed) is left out of this
+    # one transaction rather than run with a definition of another version.
+    return [_parsed[key] for key in enabled if key in _parsed]
 
 
 def _matches(trigger: Trigger, event: Mapping[str, Any], now: datetime) -> bool:

@@ -1,10 +1,11 @@
 """SQL for installations."""
 
+import json
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, Select, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, select, update
 
-from audience.db import DriverStatement
+from audience.db import DriverStatement, sqlite_time
 from audience.tables import applications, installations
 
 _with_code = select(installations, applications.c.application_code).join(
@@ -21,6 +22,28 @@ def select_installations() -> Select:
 # its installation).
 _find = _with_code.where(installations.c.push_registration_id == bindparam("id"))
 _find_for_update = _find.with_for_update(of=installations)
+
+
+# A mobile call's own installation, locked, with what the call needs of its application.
+_find_mobile = (
+    select(
+        installations,
+        applications.c.application_code,
+        applications.c.require_user_jwt,
+        applications.c.jwt_secret,
+    )
+    .join(applications, applications.c.id == installations.c.application_id)
+    .where(installations.c.push_registration_id == bindparam("id"))
+)
+_find_mobile_for_update = _find_mobile.with_for_update(of=installations)
+
+
+def find_mobile(
+    conn: Connection, push_registration_id: str, for_update: bool = False
+) -> Row | None:
+    """The installation with its application's code, ``requireUserJwt`` and JWT secret."""
+    query = _find_mobile_for_update if for_update else _find_mobile
+    return conn.execute(query, {"id": push_registration_id}).first()
 
 
 def find(conn: Connection, push_registration_id: str, for_update: bool = False) -> Row | None:
@@ -58,16 +81,64 @@ def find_key(conn: Connection, push_registration_id: str) -> InstallationKey | N
     return key_of(FIND_KEY.run(conn, (push_registration_id,)).fetchall())
 
 
-def insert_installation(conn: Connection, **values: object) -> None:
-    conn.execute(insert(installations).values(**values))
+# Register and update are mobile hot paths: their statements run on the driver, with values
+# bound as SQLAlchemy's column types would bind them (JSON as text; datetimes as text on
+# SQLite). Building ``insert(...).values(**values)`` per call cost more than running it.
+_JSON_COLUMNS = frozenset({"custom_attributes"})
+_TIME_COLUMNS = frozenset({"created_at", "updated_at", "uninstalled_at"})
+_statements: dict[tuple[str, tuple[str, ...]], DriverStatement] = {}
 
 
-def update_installation(conn: Connection, push_registration_id: str, **values: object) -> None:
-    conn.execute(
-        update(installations)
-        .where(installations.c.push_registration_id == push_registration_id)
-        .values(**values)
-    )
+def _placeholder(column: str) -> tuple[str, str]:
+    """The placeholder of ``column`` (SQLite, PostgreSQL)."""
+    return ("?", "CAST(? AS jsonb)") if column in _JSON_COLUMNS else ("?", "?")
+
+
+def _statement(kind: str, columns: tuple[str, ...]) -> DriverStatement:
+    statement = _statements.get((kind, columns))
+    if statement is None:
+        places = [_placeholder(column) for column in columns]
+        if kind == "insert":
+            head = f"INSERT INTO installations ({', '.join(columns)}) VALUES "
+            sqlite = head + f"({', '.join(p[0] for p in places)})"
+            postgresql = head + f"({', '.join(p[1] for p in places)})"
+        else:
+            where = " WHERE push_registration_id = ?"
+            sets = [f"{c} = " for c in columns]
+            sqlite = (
+                "UPDATE installations SET "
+                + ", ".join(s + p[0] for s, p in zip(sets, places, strict=True))
+                + where
+            )
+            postgresql = (
+                "UPDATE installations SET "
+                + ", ".join(s + p[1] for s, p in zip(sets, places, strict=True))
+                + where
+            )
+        statement = _statements[(kind, columns)] = DriverStatement(sqlite, postgresql)
+    return statement
+
+
+def _bound(conn: Connection, column: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if column in _JSON_COLUMNS:
+        return json.dumps(value)
+    if column in _TIME_COLUMNS and conn.dialect.name == "sqlite":
+        return sqlite_time(value)
+    return value
+
+
+def insert_installation(conn: Connection, **values: Any) -> None:
+    columns = tuple(values)
+    params = [_bound(conn, column, values[column]) for column in columns]
+    _statement("insert", columns).run(conn, params)
+
+
+def update_installation(conn: Connection, push_registration_id: str, **values: Any) -> None:
+    columns = tuple(values)
+    params = [_bound(conn, column, values[column]) for column in columns]
+    _statement("update", columns).run(conn, [*params, push_registration_id])
 
 
 def clear_other_primaries(conn: Connection, person_id: str, keep_id: str) -> None:

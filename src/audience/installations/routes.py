@@ -2,21 +2,50 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
-from audience.auth.dependencies import Credential, Db, MobileApp, WriteKey
+from audience.auth.dependencies import (
+    Credential,
+    Db,
+    WriteKey,
+    authenticate,
+    mobile_app,
+    mobile_app_in,
+)
 from audience.auth.principals import AppPrincipal
-from audience.installations import service
+from audience.bare_routes import documented, parse_body, respond
+from audience.db import Database
+from audience.installations import queries, service
 from audience.installations.schemas import Installation, InstallationCreate, InstallationUpdate
 from audience.models import answers
 
 router = APIRouter(prefix="/v1/installations", tags=["installations"])
 
 
-@router.post("", **answers(Installation, 201))
-def register_installation(body: InstallationCreate, app: MobileApp, db: Db) -> dict[str, Any]:
+@router.post(
+    "",
+    **answers(Installation, 201),
+    openapi_extra=documented(path=(), body=InstallationCreate),
+)
+async def register_installation(request: Request) -> JSONResponse:
+    """Register an installation (``Authorization: App <applicationCode>``).
+    \f
+    A mobile hot path: a bare handler (``audience.bare_routes``)."""
+    authorization = request.headers.get("authorization")
+    return await respond(request, _register, authorization, await request.body(), status=201)
+
+
+def _register(db: Database, authorization: str | None, raw: bytes) -> dict[str, Any]:
+    try:
+        fields = parse_body(InstallationCreate, raw).sent()
+    except RequestValidationError:
+        mobile_app(authenticate(db, authorization))  # who is asking comes first
+        raise
     with db.write() as conn:
-        return service.installation_to_api(service.register(conn, app, body.sent()))
+        app = mobile_app_in(conn, db, authorization)
+        return service.installation_to_api(service.register(conn, app, fields))
 
 
 @router.get("/{push_registration_id}", **answers(Installation))
@@ -30,13 +59,38 @@ def read_installation(push_registration_id: str, credential: Credential, db: Db)
     return service.installation_to_api(row)
 
 
-@router.patch("/{push_registration_id}", **answers(Installation))
-def update_installation(
-    push_registration_id: str, body: InstallationUpdate, app: MobileApp, db: Db
+@router.patch(
+    "/{push_registration_id}",
+    **answers(Installation),
+    openapi_extra=documented(body=InstallationUpdate),
+)
+async def update_installation(request: Request) -> JSONResponse:
+    """Update the caller's own installation (every app start sends this).
+    \f
+    A mobile hot path: a bare handler (``audience.bare_routes``)."""
+    push_registration_id: str = request.path_params["push_registration_id"]
+    authorization = request.headers.get("authorization")
+    return await respond(
+        request, _update, authorization, push_registration_id, await request.body()
+    )
+
+
+def _update(
+    db: Database, authorization: str | None, push_registration_id: str, raw: bytes
 ) -> dict[str, Any]:
+    try:
+        fields = parse_body(InstallationUpdate, raw).sent()
+    except RequestValidationError:
+        mobile_app(authenticate(db, authorization))
+        raise
     with db.write() as conn:
-        row = service.get_app_installation(conn, app, push_registration_id, for_update=True)
-        return service.installation_to_api(service.update_installation(conn, row, body.sent()))
+        row = service.authorised_installation(
+            db,
+            authorization,
+            push_registration_id,
+            queries.find(conn, push_registration_id, for_update=True),
+        )
+        return service.installation_to_api(service.update_installation(conn, row, fields))
 
 
 @router.delete("/{push_registration_id}", status_code=204)

@@ -1,13 +1,17 @@
 """Installation rules: register (R1), own-app access, primary device (R5), uninstall (R4)."""
 
+import hmac
+from types import SimpleNamespace
 from typing import Any, Protocol, TypeVar
 
 from pydantic.alias_generators import to_camel
 from sqlalchemy import Connection, Row
 
 from audience.attributes.values import apply_custom_attributes
+from audience.auth.dependencies import authenticate, credential_of, mobile_app
 from audience.auth.principals import AppPrincipal
 from audience.clock import isoformat, utcnow
+from audience.db import Database
 from audience.errors import ApiError, InstallationUninstalled, NoRegistration, validation_error
 from audience.events.standard import INSTALL, UNINSTALL, record_standard_event
 from audience.ids import new_id
@@ -102,6 +106,9 @@ class OwnedInstallation(Protocol):
     def application_id(self) -> str: ...
 
     @property
+    def application_code(self) -> str: ...
+
+    @property
     def uninstalled_at(self) -> Any: ...
 
 
@@ -120,6 +127,40 @@ def check_app_installation(
     return row
 
 
+def authorised_installation(
+    db: Database,
+    authorization: str | None,
+    push_registration_id: str,
+    installation: InstallationRow | None,
+) -> InstallationRow:
+    """``installation`` if the caller's credential may act as it (a live installation of the
+    caller's own app); else the 401, 403, 404 or 410 of every mobile call.
+
+    The application code is compared with the code of the installation's own application,
+    which the installation lookup joins anyway: on the hot path authentication costs no query
+    of its own. Any mismatch falls back to full authentication, so a bad credential, an API
+    key or another app's code get exactly the answers of every mobile call.
+    """
+    token = credential_of(authorization)
+    if installation is not None and hmac.compare_digest(
+        installation.application_code.encode(), token.encode()
+    ):
+        return check_app_installation(
+            installation, installation.application_id, push_registration_id
+        )
+    app = mobile_app(authenticate(db, authorization))
+    return check_app_installation(installation, app.id, push_registration_id)
+
+
+
+def mobile_principal(row: Row) -> AppPrincipal:
+    """The calling application, from an installation read with :func:`find_mobile` and
+    checked by :func:`authorised_installation` (so the credential is its app's code)."""
+    return AppPrincipal(
+        row.application_id, row.application_code, bool(row.require_user_jwt), row.jwt_secret
+    )
+
+
 def _column_values(conn: Connection, fields: dict[str, Any], current_custom: dict) -> dict:
     values: dict[str, Any] = {}
     for field, value in fields.items():
@@ -134,34 +175,36 @@ def _column_values(conn: Connection, fields: dict[str, Any], current_custom: dic
     return values
 
 
-def register(conn: Connection, app: AppPrincipal, fields: dict[str, Any]) -> Row:
-    """R1: a new installation, a new anonymous person for it, and an ``Install`` event."""
+def register(conn: Connection, app: AppPrincipal, fields: dict[str, Any]) -> Any:
+    """R1: a new installation, a new anonymous person for it, and an ``Install`` event.
+    Answers the installation as stored (its values, not read back: a mobile hot path)."""
     now = utcnow()
-    values = _column_values(conn, fields, {})
-    values.setdefault("custom_attributes", {})
+    values = {field: None for field in FIELDS} | _column_values(conn, fields, {})
+    values["custom_attributes"] = values.get("custom_attributes") or {}
     for flag in ("push_registration_enabled", "registrations_enabled"):
-        if values.get(flag) is None:
+        if values[flag] is None:
             values[flag] = True
-    values["is_primary_device"] = bool(values.get("is_primary_device"))
+    values["is_primary_device"] = bool(values["is_primary_device"])
     person_id = insert_anonymous_person(conn, now)
-    push_registration_id = new_id()
-    queries.insert_installation(
-        conn,
-        push_registration_id=push_registration_id,
+    row = SimpleNamespace(
+        push_registration_id=new_id(),
         application_id=app.id,
         person_id=person_id,
+        **values,
         created_at=now,
         updated_at=now,
-        **values,
     )
-    row = get_installation(conn, push_registration_id)
+    queries.insert_installation(conn, **vars(row))
+    row.application_code = app.application_code
+    row.uninstalled_at = None
     record_standard_event(conn, INSTALL, row, app.application_code, person_id, now)
     refresh_person(conn, person_id, now)
     return row
 
 
-def update_installation(conn: Connection, row: Row, fields: dict[str, Any]) -> Row:
-    """Merge ``fields`` into the installation; setting it primary clears the person's others."""
+def update_installation(conn: Connection, row: Any, fields: dict[str, Any]) -> Any:
+    """Merge ``fields`` into the installation; setting it primary clears the person's others.
+    Answers the installation as it now is (``row`` with the changes, not read back)."""
     values = _column_values(conn, fields, row.custom_attributes or {})
     if not values:
         return row
@@ -171,7 +214,8 @@ def update_installation(conn: Connection, row: Row, fields: dict[str, Any]) -> R
         queries.clear_other_primaries(conn, row.person_id, row.push_registration_id)
     if row.person_id is not None:
         refresh_person(conn, row.person_id, now)
-    return get_installation(conn, row.push_registration_id)
+    current = dict(row._mapping) if isinstance(row, Row) else vars(row)
+    return SimpleNamespace(**(current | values | {"updated_at": now}))
 
 
 def set_primary(conn: Connection, row: Row, primary: bool) -> Row:
