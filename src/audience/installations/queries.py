@@ -154,11 +154,13 @@ def clear_other_primaries(conn: Connection, person_id: str, keep_id: str) -> Non
     )
 
 
+_live_for_person = _with_code.where(
+    installations.c.person_id == bindparam("person_id"), installations.c.uninstalled_at.is_(None)
+).order_by(installations.c.created_at, installations.c.push_registration_id)
+
+
 def live_for_person(conn: Connection, person_id: str) -> list[Row]:
-    query = _with_code.where(
-        installations.c.person_id == person_id, installations.c.uninstalled_at.is_(None)
-    ).order_by(installations.c.created_at, installations.c.push_registration_id)
-    return list(conn.execute(query))
+    return list(conn.execute(_live_for_person, {"person_id": person_id}))
 
 
 def all_for_person(conn: Connection, person_id: str) -> list[Row]:

@@ -8,7 +8,7 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import Connection, Row
 
 from audience.attributes.values import apply_custom_attributes
-from audience.auth.dependencies import authenticate, credential_of, mobile_app
+from audience.auth.dependencies import authenticate, credential_of, mobile_app, mobile_app_in
 from audience.auth.principals import AppPrincipal
 from audience.clock import isoformat, utcnow
 from audience.db import Database
@@ -153,12 +153,25 @@ def authorised_installation(
 
 
 
-def mobile_principal(row: Row) -> AppPrincipal:
-    """The calling application, from an installation read with :func:`find_mobile` and
-    checked by :func:`authorised_installation` (so the credential is its app's code)."""
-    return AppPrincipal(
-        row.application_id, row.application_code, bool(row.require_user_jwt), row.jwt_secret
-    )
+def mobile_call(
+    conn: Connection,
+    db: Database,
+    authorization: str | None,
+    push_registration_id: str,
+    for_update: bool = False,
+) -> tuple[AppPrincipal, Row | None]:
+    """The calling application and the installation ``{id}`` of a mobile call, in the call's
+    own transaction: when the credential is the code of the installation's application (the
+    common case) both come from one lookup; otherwise the application is authenticated as
+    usual (401/403). The installation is still to be checked (:func:`check_app_installation`)."""
+    row = queries.find_mobile(conn, push_registration_id, for_update)
+    token = credential_of(authorization)
+    if row is not None and hmac.compare_digest(row.application_code.encode(), token.encode()):
+        app = AppPrincipal(
+            row.application_id, row.application_code, bool(row.require_user_jwt), row.jwt_secret
+        )
+        return app, row
+    return mobile_app_in(conn, db, authorization), row
 
 
 def _column_values(conn: Connection, fields: dict[str, Any], current_custom: dict) -> dict:

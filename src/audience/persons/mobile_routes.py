@@ -4,16 +4,20 @@ A call acts as its own installation (``{id}``, checked against the application c
 reach only that installation's person and the person's other installations.
 """
 
+from collections.abc import Callable
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, Row
 
-from audience.auth.dependencies import Db, MobileApp
+from audience.auth.dependencies import Db, MobileApp, authenticate, mobile_app
 from audience.auth.principals import AppPrincipal
 from audience.auth.user_jwt import UserToken as VerifiedUser
 from audience.auth.user_jwt import read_user_token
+from audience.bare_routes import documented, parse_body, query_flag, respond
 from audience.clock import utcnow
 from audience.db import ConcurrentChange, Database
 from audience.errors import ApiError, InstallationUninstalled
@@ -31,10 +35,24 @@ from audience.persons.schemas import Person, PersonalizeRequest, PersonUpdate, P
 
 router = APIRouter(prefix="/v1/installations/{push_registration_id}", tags=["mobile persons"])
 UserToken = Annotated[str | None, Header(alias="X-User-Token")]
+T = TypeVar("T")
 
 
 def _user(db: Database, app: AppPrincipal, token: str | None) -> VerifiedUser:
     return read_user_token(db, app, token)
+
+
+def _lock_own_person(conn: Connection, caller: Row, push_registration_id: str) -> Row:
+    """The caller's person, locked; the installation was read without a lock and is checked
+    again once the person is locked (persons before installations, one lock order). A move in
+    between is a concurrent change, and the unit of work runs again. (SQLite: one writer, so
+    nothing moves in between.)"""
+    person = service.get_person(conn, caller.person_id, for_update=True)
+    if conn.dialect.name != "sqlite":
+        again = installations.queries.find_key(conn, push_registration_id)
+        if again is None or again.person_id != person.id:
+            raise ConcurrentChange()
+    return person
 
 
 def _own_person(conn: Connection, app: AppPrincipal, push_registration_id: str, lock: bool) -> Row:
@@ -82,54 +100,107 @@ def _other_device(conn: Connection, person_id: str, other_id: str) -> Row:
     return other
 
 
-@router.post("/personalize", **answers(Person))
-def personalize_installation(
-    push_registration_id: str,
-    body: PersonalizeRequest,
-    app: MobileApp,
-    db: Db,
-    user_token: UserToken = None,
-    force_depersonalize: Annotated[bool, Query(alias="forceDepersonalize")] = False,
-    set_device_as_primary: Annotated[bool, Query(alias="setDeviceAsPrimary")] = False,
-) -> dict[str, Any]:
-    with db.read() as conn:
-        person_id = installations.get_app_installation(conn, app, push_registration_id).person_id
+def _user_for(db: Database, authorization: str | None, token: str | None) -> VerifiedUser:
+    """The request's user token, read before the call's work (it spends its ``jti`` in a
+    transaction of its own); without one, nothing to read and no lookup of the app."""
+    if not token:
+        return VerifiedUser(None)
+    return read_user_token(db, mobile_app(authenticate(db, authorization)), token)
+
+
+def _bare_inputs(
+    db: Database, authorization: str | None, parse: Callable[[], T]
+) -> T:
+    """``parse()`` of a bare handler's body and flags; on a 400, who is asking comes first."""
     try:
-        return _personalize(
-            push_registration_id,
-            body,
-            app,
-            db,
-            user_token,
-            force_depersonalize,
-            set_device_as_primary,
-        )
-    except ApiError as error:
-        if 400 <= error.status < 500:
-            record_refusal(db, person_id, _audit(push_registration_id), error)
+        return parse()
+    except RequestValidationError:
+        mobile_app(authenticate(db, authorization))
         raise
 
 
+@router.post(
+    "/personalize",
+    **answers(Person),
+    openapi_extra=documented(
+        query=("forceDepersonalize", "setDeviceAsPrimary"),
+        headers=("X-User-Token",),
+        body=PersonalizeRequest,
+    ),
+)
+async def personalize_installation(request: Request) -> JSONResponse:
+    """Link the installation to the person identified by ``userIdentity`` (R2).
+    \f
+    A mobile hot path: a bare handler (``audience.bare_routes``)."""
+    return await respond(
+        request,
+        _personalize_call,
+        request,
+        request.headers.get("authorization"),
+        request.path_params["push_registration_id"],
+        await request.body(),
+    )
+
+
+def _personalize_call(
+    db: Database, request: Request, authorization: str | None, push_registration_id: str,
+    raw: bytes,
+) -> dict[str, Any]:
+    def parse() -> tuple[PersonalizeRequest, bool, bool]:
+        body = parse_body(PersonalizeRequest, raw)
+        force = query_flag(request, "forceDepersonalize") or bool(body.force_depersonalize)
+        primary = query_flag(request, "setDeviceAsPrimary") or bool(body.set_device_as_primary)
+        return body, force, primary
+
+    body, force, primary = _bare_inputs(db, authorization, parse)
+    try:
+        return _personalize(
+            db,
+            authorization,
+            push_registration_id,
+            body,
+            request.headers.get("x-user-token"),
+            force,
+            primary,
+        )
+    except ApiError as error:
+        if 400 <= error.status < 500:
+            person_id = _refused_person(db, authorization, push_registration_id)
+            if person_id is not None:
+                record_refusal(db, person_id, _audit(push_registration_id), error)
+        raise
+
+
+def _refused_person(db: Database, authorization: str | None, push_registration_id: str) -> Any:
+    """The person of the caller's own live installation, whose audit records a refused
+    personalize; None when the refusal was about the caller or its installation."""
+    with db.read() as conn:
+        try:
+            app, row = installations.mobile_call(conn, db, authorization, push_registration_id)
+            return installations.check_app_installation(row, app.id, push_registration_id).person_id
+        except ApiError:
+            return None
+
+
 def _personalize(
+    db: Database,
+    authorization: str | None,
     push_registration_id: str,
     body: PersonalizeRequest,
-    app: AppPrincipal,
-    db: Database,
     user_token: str | None,
-    force_depersonalize: bool,
-    set_device_as_primary: bool,
+    force: bool,
+    primary: bool,
 ) -> dict[str, Any]:
     identity = service.read_identity(body.user_identity.sent(), "userIdentity.")
     require_identity(identity)  # before the user token: a 400 names the bad request first
-    user = _user(db, app, user_token)
-    if app.require_user_jwt:
-        user.require(identity.external_user_id)
+    user = _user_for(db, authorization, user_token)
     attributes = body.user_attributes.sent() if body.user_attributes else None
-    force = force_depersonalize or bool(body.force_depersonalize)
-    primary = set_device_as_primary or bool(body.set_device_as_primary)
 
     def work(conn: Connection) -> dict[str, Any]:
-        caller = installations.get_app_installation(conn, app, push_registration_id, True)
+        app, row = installations.mobile_call(conn, db, authorization, push_registration_id, True)
+        if app.require_user_jwt:
+            user.require(identity.external_user_id)
+        caller = installations.check_app_installation(row, app.id, push_registration_id)
         person = personalize(
             conn,
             app,
@@ -142,7 +213,7 @@ def _personalize(
             lambda conn, target: protection.check_personalize_target(conn, app, user, target),
         )
         protection.after_personalize(conn, app, person.id)
-        return _mobile_person(conn, app, service.get_person(conn, person.id))
+        return _mobile_person(conn, app, person)
 
     return write_identities(db, work)
 
@@ -166,24 +237,44 @@ def read_own_person(
         return _mobile_person(conn, app, person)
 
 
-@router.patch("/person", **answers(Person))
-def update_own_person(
+@router.patch(
+    "/person",
+    **answers(Person),
+    openapi_extra=documented(headers=("X-User-Token",), body=PersonUpdate),
+)
+async def update_own_person(request: Request) -> JSONResponse:
+    """Update the caller's own person.
+    \f
+    A mobile hot path: a bare handler (``audience.bare_routes``)."""
+    return await respond(
+        request,
+        _update_own_person,
+        request.headers.get("authorization"),
+        request.path_params["push_registration_id"],
+        request.headers.get("x-user-token"),
+        await request.body(),
+    )
+
+
+def _update_own_person(
+    db: Database,
+    authorization: str | None,
     push_registration_id: str,
-    body: PersonUpdate,
-    app: MobileApp,
-    db: Db,
-    user_token: UserToken = None,
+    user_token: str | None,
+    raw: bytes,
 ) -> dict[str, Any]:
-    fields = body.sent()
-    user = _user(db, app, user_token)
+    fields = _bare_inputs(db, authorization, lambda: parse_body(PersonUpdate, raw).sent())
+    user = _user_for(db, authorization, user_token)
 
     def work(conn: Connection) -> dict[str, Any]:
-        row = _own_person(conn, app, push_registration_id, lock=True)
-        protection.check_access(conn, app, user, row)
+        app, row = installations.mobile_call(conn, db, authorization, push_registration_id)
+        caller = installations.check_app_installation(row, app.id, push_registration_id)
+        person = _lock_own_person(conn, caller, push_registration_id)
+        protection.check_access(conn, app, user, person)
         return update_person_in_order(
             conn,
-            row,
-            fields,
+            person,
+            dict(fields),
             _audit(push_registration_id),
             render=lambda updated: _mobile_person(conn, app, updated),
         )

@@ -4,8 +4,20 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
+from audience.db import DriverStatement, sqlite_time
 from audience.ids import new_id
 from audience.tables import (
     applications,
@@ -22,13 +34,35 @@ from audience.tables import (
 STANDARD_FIELDS = ("first_name", "last_name", "middle_name", "gender", "birthday")
 
 
+# The statements of the mobile hot paths (register, personalize, person update) are built
+# once: building a SQLAlchemy statement and its cache key cost more than running it.
+_INSERT_ANONYMOUS = DriverStatement(
+    "INSERT INTO persons (id, type, custom_attributes, created_at, updated_at, protected) "
+    "VALUES (?, 'ANONYMOUS', '{}', ?, ?, ?)"
+)
+_PERSON_EXISTS = DriverStatement("SELECT id FROM persons WHERE id = ?")
+_ALIAS_TARGET = DriverStatement("SELECT person_id FROM person_aliases WHERE alias_id = ?")
+_find = select(persons).where(persons.c.id == bindparam("b_id"))
+_find_for_update = _find.with_for_update()
+_update = update(persons).where(persons.c.id == bindparam("b_id"))
+_identities = (
+    select(person_identities.c.kind, person_identities.c.value)
+    .where(person_identities.c.person_id == bindparam("b_id"))
+    .order_by(person_identities.c.created_at, person_identities.c.value)
+)
+_tags = select(person_tags.c.tag).where(person_tags.c.person_id == bindparam("b_id"))
+_owner_by_external_id = select(persons.c.id).where(
+    persons.c.external_user_id == bindparam("b_external_user_id")
+)
+_insert_identities = insert(person_identities)
+_insert_tags = insert(person_tags)
+_insert_changes = insert(person_changes)
+
+
 def insert_anonymous_person(conn: Connection, at: datetime) -> str:
     person_id = new_id()
-    conn.execute(
-        insert(persons).values(
-            id=person_id, type="ANONYMOUS", custom_attributes={}, created_at=at, updated_at=at
-        )
-    )
+    stamp = sqlite_time(at) if conn.dialect.name == "sqlite" else at
+    _INSERT_ANONYMOUS.run(conn, (person_id, stamp, stamp, False))
     return person_id
 
 
@@ -38,13 +72,11 @@ def insert_person(conn: Connection, **values: Any) -> None:
 
 def resolve_person_id(conn: Connection, person_id: str) -> str | None:
     """The live person an id names: itself, or the survivor it was merged into; else None."""
-    found = conn.execute(select(persons.c.id).where(persons.c.id == person_id)).scalar()
+    found = _PERSON_EXISTS.run(conn, (person_id,)).fetchone()
     if found is not None:
-        return str(found)
-    survivor = conn.execute(
-        select(person_aliases.c.person_id).where(person_aliases.c.alias_id == person_id)
-    ).scalar()
-    return str(survivor) if survivor is not None else None
+        return str(found[0])
+    survivor = _ALIAS_TARGET.run(conn, (person_id,)).fetchone()
+    return str(survivor[0]) if survivor is not None else None
 
 
 def profile_ids(conn: Connection, person_id: str) -> list[str]:
@@ -60,24 +92,16 @@ def profile_ids(conn: Connection, person_id: str) -> list[str]:
 
 
 def find(conn: Connection, person_id: str, for_update: bool = False) -> Row | None:
-    query = select(persons).where(persons.c.id == person_id)
-    if for_update:
-        query = query.with_for_update()
-    return conn.execute(query).first()
+    return conn.execute(_find_for_update if for_update else _find, {"b_id": person_id}).first()
 
 
 def update_person(conn: Connection, person_id: str, **values: Any) -> None:
-    conn.execute(update(persons).where(persons.c.id == person_id).values(**values))
+    conn.execute(_update, values | {"b_id": person_id})
 
 
 def identities_of(conn: Connection, person_id: str) -> dict[str, list[str]]:
-    query = (
-        select(person_identities.c.kind, person_identities.c.value)
-        .where(person_identities.c.person_id == person_id)
-        .order_by(person_identities.c.created_at, person_identities.c.value)
-    )
     found: dict[str, list[str]] = {"phone": [], "email": []}
-    for kind, value in conn.execute(query):
+    for kind, value in conn.execute(_identities, {"b_id": person_id}):
         found[kind].append(value)
     return found
 
@@ -88,8 +112,8 @@ def owners(
     """Ids of the persons owning any of these identity values."""
     found: set[str] = set()
     if external_user_id is not None:
-        query = select(persons.c.id).where(persons.c.external_user_id == external_user_id)
-        found.update(conn.execute(query).scalars())
+        params = {"b_external_user_id": external_user_id}
+        found.update(conn.execute(_owner_by_external_id, params).scalars())
     conditions = []
     if phones:
         conditions.append(
@@ -112,7 +136,7 @@ def add_identities(
         {"kind": kind, "value": value, "person_id": person_id, "created_at": at} for value in values
     ]
     if rows:
-        conn.execute(insert(person_identities), rows)
+        conn.execute(_insert_identities, rows)
 
 
 def remove_identities(conn: Connection, person_id: str, kind: str, values: Iterable[str]) -> None:
@@ -139,14 +163,13 @@ def find_by_identity(conn: Connection, kind: str, value: str) -> str | None:
 
 
 def tags_of(conn: Connection, person_id: str) -> list[str]:
-    query = select(person_tags.c.tag).where(person_tags.c.person_id == person_id)
-    return sorted(conn.execute(query).scalars())
+    return sorted(conn.execute(_tags, {"b_id": person_id}).scalars())
 
 
 def add_tags(conn: Connection, person_id: str, tags: Iterable[str]) -> None:
     rows = [{"person_id": person_id, "tag": tag} for tag in tags]
     if rows:
-        conn.execute(insert(person_tags), rows)
+        conn.execute(_insert_tags, rows)
 
 
 def remove_tags(conn: Connection, person_id: str, tags: Iterable[str]) -> None:
@@ -275,7 +298,7 @@ def search_condition(text: str) -> ColumnElement[bool]:
 
 def insert_changes(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(insert(person_changes), rows)
+        conn.execute(_insert_changes, rows)
 
 
 def list_changes(conn: Connection, ids: list[str], before_id: int | None, limit: int) -> list[Row]:

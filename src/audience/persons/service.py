@@ -202,7 +202,10 @@ def update_person(conn: Connection, row: Row, fields: dict[str, Any], audit: Aud
     if apply_changes(conn, row, fields, audit):
         audit.flush(conn)
         refresh_person(conn, row.id, audit.at)
-    return get_person(conn, row.id)
+        found = queries.find(conn, row.id)  # row.id is live: no merge to follow
+        assert found is not None
+        return found
+    return row
 
 
 def erase_merge_journal(conn: Connection, ids: list[str]) -> None:
