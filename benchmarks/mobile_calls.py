@@ -132,6 +132,7 @@ async def run(args: argparse.Namespace) -> None:
         "register": register,
         "update": on(lambda r, i: ("PATCH", f"/v1/installations/{r}",
                                    {"applicationVersion": f"1.0.{i}"})),
+        # as in peers.py: each installation once, with a new user (never the idempotent repeat)
         "personalize": on(lambda r, i: ("POST", f"/v1/installations/{r}/personalize",
                                         {"userIdentity": {"externalUserId": f"u-{r}"}})),
         "person_update": on(lambda r, i: ("PATCH", f"/v1/installations/{r}/person",
@@ -141,7 +142,8 @@ async def run(args: argparse.Namespace) -> None:
             "properties": {"amount": 1.5, "sku": "S"}}]})),
     }
     if "register" not in args.ops:
-        for _ in range(min(n, 100)):  # installations for the other calls, not timed
+        # installations for the other calls, not timed: personalize takes each one once
+        for _ in range(n if "personalize" in args.ops else min(n, 100)):
             status, answer = await asgi.call(*register(), code)
             registered.append(answer["pushRegistrationId"])
     for op, make in ops.items():

@@ -23,6 +23,9 @@ from audience.db import Database
 Model = TypeVar("Model", bound=BaseModel)
 
 _FLAG = TypeAdapter(bool)
+# Bodies of bare handlers, by name: ``audience.openapi`` adds them to the document's
+# components, so clients generated from it get a named model as for any declared body.
+BODY_MODELS: dict[str, type[BaseModel]] = {}
 
 
 def documented(
@@ -50,9 +53,12 @@ def documented(
     ]
     extra: dict[str, Any] = {"parameters": parameters, "security": [{"APIKeyHeader": []}]}
     if body is not None:
+        BODY_MODELS[body.__name__] = body
         extra["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": body.model_json_schema()}},
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}
+            },
         }
     return extra
 

@@ -7,16 +7,28 @@ so concurrent writers queue on the database lock instead of failing half-way wit
 
 import fcntl
 import hashlib
+import json
 import os
 import random
 import threading
 import time
+from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    DateTime,
+    Engine,
+    Select,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
@@ -176,6 +188,60 @@ class DriverStatement:
 
     def _sql(self, conn: Connection) -> str:
         return self.sqlite if conn.dialect.name == "sqlite" else self.postgresql
+
+
+class DriverSelect:
+    """A SELECT built with SQLAlchemy once and run on the DB-API connection (see
+    ``DriverStatement``), for the mobile hot paths' reads: ``conn.execute`` of a cached
+    statement cost about 60 µs against 5 µs on the driver (SQLite).
+
+    Rows are named tuples of the selected columns with the values SQLAlchemy would give: on
+    SQLite, ``DateTime`` text, ``JSON`` text and ``Boolean`` integers are converted (psycopg
+    already answers those types). Parameters are plain values (strings, numbers), bound by
+    name; expanding ``IN`` parameters are not supported.
+    """
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        columns = list(statement.selected_columns)
+        self.row: Any = namedtuple("DriverRow", [column.key for column in columns])  # type: ignore[misc]
+        self._sqlite_converters = [_sqlite_converter(column.type) for column in columns]
+        self._forms: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+
+    def _form(self, conn: Connection) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+        form = self._forms.get(conn.dialect.name)
+        if form is None:
+            compiled = self.statement.compile(dialect=conn.dialect)
+            order = tuple(compiled.positiontup or ())
+            form = self._forms[conn.dialect.name] = (str(compiled), order, dict(compiled.params))
+        return form
+
+    def rows(self, conn: Connection, **params: Any) -> list[Any]:
+        sql, order, defaults = self._form(conn)
+        values = defaults | params
+        driver: Any = conn.connection.driver_connection
+        if conn.dialect.name == "sqlite":
+            found = driver.execute(sql, [values[name] for name in order]).fetchall()
+            make, pairs = self.row._make, self._sqlite_converters
+            return [
+                make(v if c is None or v is None else c(v) for c, v in zip(pairs, r, strict=True))
+                for r in found
+            ]
+        return [self.row._make(r) for r in driver.execute(sql, values).fetchall()]
+
+    def first(self, conn: Connection, **params: Any) -> Any | None:
+        found = self.rows(conn, **params)
+        return found[0] if found else None
+
+
+def _sqlite_converter(type_: Any) -> Callable[[Any], Any] | None:
+    if isinstance(type_, DateTime):
+        return lambda v: datetime.fromisoformat(v) if isinstance(v, str) else v
+    if isinstance(type_, JSON):
+        return lambda v: json.loads(v) if isinstance(v, str) else v
+    if isinstance(type_, Boolean):
+        return bool
+    return None
 
 
 def sqlite_time(value: datetime) -> str:

@@ -12,8 +12,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from audience.bare_routes import BODY_MODELS
 from audience.errors import ErrorBody
 
+_REF_TEMPLATE = "#/components/schemas/{model}"
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 _ERROR_RESPONSE = {
     "description": "Error",
@@ -36,8 +38,13 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name in _UNUSED:
         components.pop(name, None)
-    error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    error_schema = ErrorBody.model_json_schema(ref_template=_REF_TEMPLATE)
     components.update(error_schema.pop("$defs", {}), ErrorBody=error_schema)
+    for name, model in BODY_MODELS.items():
+        body_schema = model.model_json_schema(ref_template=_REF_TEMPLATE)
+        for def_name, definition in body_schema.pop("$defs", {}).items():
+            components.setdefault(def_name, definition)
+        components.setdefault(name, body_schema)
     for operation in _operations(schema):
         responses = operation.setdefault("responses", {})
         responses.pop("422", None)

@@ -5,7 +5,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, Select, bindparam, select, update
 
-from audience.db import DriverStatement, sqlite_time
+from audience.db import DriverSelect, DriverStatement, sqlite_time
 from audience.tables import applications, installations
 
 _with_code = select(installations, applications.c.application_code).join(
@@ -20,12 +20,13 @@ def select_installations() -> Select:
 
 # Built once: constructing a statement costs more than running it (every mobile call finds
 # its installation).
-_find = _with_code.where(installations.c.push_registration_id == bindparam("id"))
-_find_for_update = _find.with_for_update(of=installations)
+_find_select = _with_code.where(installations.c.push_registration_id == bindparam("id"))
+_find = DriverSelect(_find_select)
+_find_for_update = DriverSelect(_find_select.with_for_update(of=installations))
 
 
 # A mobile call's own installation, locked, with what the call needs of its application.
-_find_mobile = (
+_find_mobile_select = (
     select(
         installations,
         applications.c.application_code,
@@ -35,20 +36,19 @@ _find_mobile = (
     .join(applications, applications.c.id == installations.c.application_id)
     .where(installations.c.push_registration_id == bindparam("id"))
 )
-_find_mobile_for_update = _find_mobile.with_for_update(of=installations)
+_find_mobile = DriverSelect(_find_mobile_select)
+_find_mobile_for_update = DriverSelect(_find_mobile_select.with_for_update(of=installations))
 
 
-def find_mobile(
-    conn: Connection, push_registration_id: str, for_update: bool = False
-) -> Row | None:
+def find_mobile(conn: Connection, push_registration_id: str, for_update: bool = False) -> Any:
     """The installation with its application's code, ``requireUserJwt`` and JWT secret."""
     query = _find_mobile_for_update if for_update else _find_mobile
-    return conn.execute(query, {"id": push_registration_id}).first()
+    return query.first(conn, id=push_registration_id)
 
 
-def find(conn: Connection, push_registration_id: str, for_update: bool = False) -> Row | None:
-    query = _find_for_update if for_update else _find
-    return conn.execute(query, {"id": push_registration_id}).first()
+def find(conn: Connection, push_registration_id: str, for_update: bool = False) -> Any | None:
+    """The installation with its application's code (a named tuple), locked if asked."""
+    return (_find_for_update if for_update else _find).first(conn, id=push_registration_id)
 
 
 class InstallationKey(NamedTuple):
@@ -154,13 +154,25 @@ def clear_other_primaries(conn: Connection, person_id: str, keep_id: str) -> Non
     )
 
 
-_live_for_person = _with_code.where(
-    installations.c.person_id == bindparam("person_id"), installations.c.uninstalled_at.is_(None)
-).order_by(installations.c.created_at, installations.c.push_registration_id)
+_live_for_person = DriverSelect(
+    _with_code.where(
+        installations.c.person_id == bindparam("person_id"),
+        installations.c.uninstalled_at.is_(None),
+    ).order_by(installations.c.created_at, installations.c.push_registration_id)
+)
+
+
+_LIVE_COUNT = DriverStatement(
+    "SELECT count(*) FROM installations WHERE person_id = ? AND uninstalled_at IS NULL"
+)
+
+
+def live_count(conn: Connection, person_id: str) -> int:
+    return int(_LIVE_COUNT.run(conn, (person_id,)).fetchone()[0])
 
 
 def live_for_person(conn: Connection, person_id: str) -> list[Row]:
-    return list(conn.execute(_live_for_person, {"person_id": person_id}))
+    return _live_for_person.rows(conn, person_id=person_id)
 
 
 def all_for_person(conn: Connection, person_id: str) -> list[Row]:

@@ -227,7 +227,7 @@ def update_installation(conn: Connection, row: Any, fields: dict[str, Any]) -> A
         queries.clear_other_primaries(conn, row.person_id, row.push_registration_id)
     if row.person_id is not None:
         refresh_person(conn, row.person_id, now)
-    current = dict(row._mapping) if isinstance(row, Row) else vars(row)
+    current = row._asdict() if hasattr(row, "_asdict") else vars(row)
     return SimpleNamespace(**(current | values | {"updated_at": now}))
 
 

@@ -59,10 +59,10 @@ def check_not_blocked(fields: dict[str, Any], prefix: str = "") -> None:
 def installations_over_cap(conn: Connection, person_id: str, keep_id: str) -> list[Any]:
     """Over the cap, the least recently seen live installations (last launch or update,
     whichever is later) other than ``keep_id`` are answered for eviction, oldest first."""
+    if installation_queries.live_count(conn, person_id) <= _limits.max_installations:
+        return []  # the usual case, from one count (personalize runs this every time)
     live = installation_queries.live_for_person(conn, person_id)
     excess = len(live) - _limits.max_installations
-    if excess <= 0:
-        return []
     launches: dict[str, Any] = {
         registration_id: launched
         for registration_id, launched in conn.execute(

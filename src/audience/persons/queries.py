@@ -1,5 +1,6 @@
 """SQL for persons, their identities, tags, aliases and audit trail."""
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -17,10 +18,9 @@ from sqlalchemy import (
     update,
 )
 
-from audience.db import DriverStatement, sqlite_time
+from audience.db import DriverSelect, DriverStatement, sqlite_time
 from audience.ids import new_id
 from audience.tables import (
-    applications,
     events,
     installations,
     person_aliases,
@@ -42,19 +42,26 @@ _INSERT_ANONYMOUS = DriverStatement(
 )
 _PERSON_EXISTS = DriverStatement("SELECT id FROM persons WHERE id = ?")
 _ALIAS_TARGET = DriverStatement("SELECT person_id FROM person_aliases WHERE alias_id = ?")
-_find = select(persons).where(persons.c.id == bindparam("b_id"))
-_find_for_update = _find.with_for_update()
+_find = DriverSelect(select(persons).where(persons.c.id == bindparam("b_id")))
+_find_for_update = DriverSelect(_find.statement.with_for_update())
 _update = update(persons).where(persons.c.id == bindparam("b_id"))
-_identities = (
+_identities = DriverSelect(
     select(person_identities.c.kind, person_identities.c.value)
     .where(person_identities.c.person_id == bindparam("b_id"))
     .order_by(person_identities.c.created_at, person_identities.c.value)
 )
-_tags = select(person_tags.c.tag).where(person_tags.c.person_id == bindparam("b_id"))
-_owner_by_external_id = select(persons.c.id).where(
-    persons.c.external_user_id == bindparam("b_external_user_id")
+_tags = DriverSelect(select(person_tags.c.tag).where(person_tags.c.person_id == bindparam("b_id")))
+_owner_by_external_id = DriverSelect(
+    select(persons.c.id).where(persons.c.external_user_id == bindparam("b_external_user_id"))
 )
 _insert_identities = insert(person_identities)
+# A list travels as one JSON array (one statement text whatever its length).
+_IDENTITY_OWNERS = DriverStatement(
+    "SELECT person_id FROM person_identities WHERE kind = ? "
+    "AND value IN (SELECT value FROM json_each(?))",
+    "SELECT person_id FROM person_identities WHERE kind = ? "
+    "AND value = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(? AS jsonb))))",
+)
 _insert_tags = insert(person_tags)
 _insert_changes = insert(person_changes)
 
@@ -91,8 +98,9 @@ def profile_ids(conn: Connection, person_id: str) -> list[str]:
     return [person_id, *aliases]
 
 
-def find(conn: Connection, person_id: str, for_update: bool = False) -> Row | None:
-    return conn.execute(_find_for_update if for_update else _find, {"b_id": person_id}).first()
+def find(conn: Connection, person_id: str, for_update: bool = False) -> Any | None:
+    """The person's row (a named tuple of its columns), locked if asked."""
+    return (_find_for_update if for_update else _find).first(conn, b_id=person_id)
 
 
 def update_person(conn: Connection, person_id: str, **values: Any) -> None:
@@ -101,7 +109,7 @@ def update_person(conn: Connection, person_id: str, **values: Any) -> None:
 
 def identities_of(conn: Connection, person_id: str) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {"phone": [], "email": []}
-    for kind, value in conn.execute(_identities, {"b_id": person_id}):
+    for kind, value in _identities.rows(conn, b_id=person_id):
         found[kind].append(value)
     return found
 
@@ -112,20 +120,12 @@ def owners(
     """Ids of the persons owning any of these identity values."""
     found: set[str] = set()
     if external_user_id is not None:
-        params = {"b_external_user_id": external_user_id}
-        found.update(conn.execute(_owner_by_external_id, params).scalars())
-    conditions = []
-    if phones:
-        conditions.append(
-            (person_identities.c.kind == "phone") & person_identities.c.value.in_(phones)
-        )
-    if emails:
-        conditions.append(
-            (person_identities.c.kind == "email") & person_identities.c.value.in_(emails)
-        )
-    if conditions:
-        query = select(person_identities.c.person_id).where(or_(*conditions))
-        found.update(conn.execute(query).scalars())
+        rows = _owner_by_external_id.rows(conn, b_external_user_id=external_user_id)
+        found.update(row.id for row in rows)
+    for kind, values in (("phone", phones), ("email", emails)):
+        if values:
+            rows = _IDENTITY_OWNERS.run(conn, (kind, json.dumps(values)))
+            found.update(person_id for (person_id,) in rows)
     return found
 
 
@@ -163,7 +163,7 @@ def find_by_identity(conn: Connection, kind: str, value: str) -> str | None:
 
 
 def tags_of(conn: Connection, person_id: str) -> list[str]:
-    return sorted(conn.execute(_tags, {"b_id": person_id}).scalars())
+    return sorted(row.tag for row in _tags.rows(conn, b_id=person_id))
 
 
 def add_tags(conn: Connection, person_id: str, tags: Iterable[str]) -> None:
@@ -330,18 +330,14 @@ def lock_persons(conn: Connection, person_ids: Iterable[str | None]) -> None:
         conn.execute(query.with_for_update()).all()
 
 
+_HOLDS_JWT_APP_INSTALLATION = DriverStatement(
+    "SELECT 1 FROM installations i JOIN applications a ON a.id = i.application_id "
+    "WHERE i.person_id = ? AND i.uninstalled_at IS NULL AND a.require_user_jwt = ? LIMIT 1"
+)
+
+
 def holds_live_installation_of_jwt_app(conn: Connection, person_id: str) -> bool:
-    query = (
-        select(installations.c.push_registration_id)
-        .join(applications, applications.c.id == installations.c.application_id)
-        .where(
-            installations.c.person_id == person_id,
-            installations.c.uninstalled_at.is_(None),
-            applications.c.require_user_jwt.is_(True),
-        )
-        .limit(1)
-    )
-    return conn.execute(query).first() is not None
+    return _HOLDS_JWT_APP_INSTALLATION.run(conn, (person_id, True)).fetchone() is not None
 
 
 def mark_protected(conn: Connection, person_id: str) -> None:
