@@ -25,6 +25,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Select,
+    Table,
     create_engine,
     event,
     text,
@@ -242,6 +243,75 @@ def _sqlite_converter(type_: Any) -> Callable[[Any], Any] | None:
     if isinstance(type_, Boolean):
         return bool
     return None
+
+
+class TableWriter:
+    """Inserts into one table, and updates of one row by key, on the DB-API connection (see
+    ``DriverStatement``): the mobile hot paths write persons, installations and audit rows
+    on every call, and building ``insert(...).values(**values)`` cost more than running it.
+
+    One statement per set of columns, built on first use. Values are bound as SQLAlchemy's
+    column types would bind them: JSON as its text (``None`` as JSON ``null``, as
+    SQLAlchemy's ``JSON`` does), datetimes as text on SQLite.
+    """
+
+    def __init__(self, table: Table, key: str = "id") -> None:
+        self.table = table
+        self.key = key
+        self._json = {c.name for c in table.columns if isinstance(c.type, JSON)}
+        self._times = {c.name for c in table.columns if isinstance(c.type, DateTime)}
+        self._statements: dict[tuple[str, tuple[str, ...]], DriverStatement] = {}
+
+    def insert(self, conn: Connection, **values: Any) -> None:
+        self.insert_many(conn, [values])
+
+    def insert_many(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Rows with the same columns (those of the first row)."""
+        if not rows:
+            return
+        columns = tuple(rows[0])
+        statement = self._statement("insert", columns)
+        params = [self._params(conn, columns, row) for row in rows]
+        if len(params) == 1:
+            statement.run(conn, params[0])
+        else:
+            statement.run_many(conn, params)
+
+    def update(self, conn: Connection, key_value: Any, **values: Any) -> None:
+        columns = tuple(values)
+        params = self._params(conn, columns, values)
+        self._statement("update", columns).run(conn, [*params, key_value])
+
+    def _params(self, conn: Connection, columns: tuple[str, ...], row: dict[str, Any]) -> list:
+        sqlite = conn.dialect.name == "sqlite"
+        params = []
+        for column in columns:
+            value = row[column]
+            if column in self._json:
+                value = json.dumps(value)
+            elif sqlite and column in self._times and value is not None:
+                value = sqlite_time(value)
+            params.append(value)
+        return params
+
+    def _statement(self, kind: str, columns: tuple[str, ...]) -> DriverStatement:
+        statement = self._statements.get((kind, columns))
+        if statement is None:
+            forms = []
+            for jsonb in (False, True):
+                places = [
+                    "CAST(? AS jsonb)" if jsonb and c in self._json else "?" for c in columns
+                ]
+                if kind == "insert":
+                    forms.append(
+                        f"INSERT INTO {self.table.name} ({', '.join(columns)}) "
+                        f"VALUES ({', '.join(places)})"
+                    )
+                else:
+                    sets = ", ".join(f"{c} = {p}" for c, p in zip(columns, places, strict=True))
+                    forms.append(f"UPDATE {self.table.name} SET {sets} WHERE {self.key} = ?")
+            statement = self._statements[(kind, columns)] = DriverStatement(*forms)
+        return statement
 
 
 def sqlite_time(value: datetime) -> str:

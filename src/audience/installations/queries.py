@@ -1,11 +1,10 @@
 """SQL for installations."""
 
-import json
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, Select, bindparam, select, update
 
-from audience.db import DriverSelect, DriverStatement, sqlite_time
+from audience.db import DriverSelect, DriverStatement, TableWriter
 from audience.tables import applications, installations
 
 _with_code = select(installations, applications.c.application_code).join(
@@ -81,64 +80,16 @@ def find_key(conn: Connection, push_registration_id: str) -> InstallationKey | N
     return key_of(FIND_KEY.run(conn, (push_registration_id,)).fetchall())
 
 
-# Register and update are mobile hot paths: their statements run on the driver, with values
-# bound as SQLAlchemy's column types would bind them (JSON as text; datetimes as text on
-# SQLite). Building ``insert(...).values(**values)`` per call cost more than running it.
-_JSON_COLUMNS = frozenset({"custom_attributes"})
-_TIME_COLUMNS = frozenset({"created_at", "updated_at", "uninstalled_at"})
-_statements: dict[tuple[str, tuple[str, ...]], DriverStatement] = {}
-
-
-def _placeholder(column: str) -> tuple[str, str]:
-    """The placeholder of ``column`` (SQLite, PostgreSQL)."""
-    return ("?", "CAST(? AS jsonb)") if column in _JSON_COLUMNS else ("?", "?")
-
-
-def _statement(kind: str, columns: tuple[str, ...]) -> DriverStatement:
-    statement = _statements.get((kind, columns))
-    if statement is None:
-        places = [_placeholder(column) for column in columns]
-        if kind == "insert":
-            head = f"INSERT INTO installations ({', '.join(columns)}) VALUES "
-            sqlite = head + f"({', '.join(p[0] for p in places)})"
-            postgresql = head + f"({', '.join(p[1] for p in places)})"
-        else:
-            where = " WHERE push_registration_id = ?"
-            sets = [f"{c} = " for c in columns]
-            sqlite = (
-                "UPDATE installations SET "
-                + ", ".join(s + p[0] for s, p in zip(sets, places, strict=True))
-                + where
-            )
-            postgresql = (
-                "UPDATE installations SET "
-                + ", ".join(s + p[1] for s, p in zip(sets, places, strict=True))
-                + where
-            )
-        statement = _statements[(kind, columns)] = DriverStatement(sqlite, postgresql)
-    return statement
-
-
-def _bound(conn: Connection, column: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if column in _JSON_COLUMNS:
-        return json.dumps(value)
-    if column in _TIME_COLUMNS and conn.dialect.name == "sqlite":
-        return sqlite_time(value)
-    return value
+# Register and update are mobile hot paths: their writes run on the driver.
+_writer = TableWriter(installations, key="push_registration_id")
 
 
 def insert_installation(conn: Connection, **values: Any) -> None:
-    columns = tuple(values)
-    params = [_bound(conn, column, values[column]) for column in columns]
-    _statement("insert", columns).run(conn, params)
+    _writer.insert(conn, **values)
 
 
 def update_installation(conn: Connection, push_registration_id: str, **values: Any) -> None:
-    columns = tuple(values)
-    params = [_bound(conn, column, values[column]) for column in columns]
-    _statement("update", columns).run(conn, [*params, push_registration_id])
+    _writer.update(conn, push_registration_id, **values)
 
 
 def clear_other_primaries(conn: Connection, person_id: str, keep_id: str) -> None:

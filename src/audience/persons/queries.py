@@ -18,7 +18,7 @@ from sqlalchemy import (
     update,
 )
 
-from audience.db import DriverSelect, DriverStatement, sqlite_time
+from audience.db import DriverSelect, DriverStatement, TableWriter, sqlite_time
 from audience.ids import new_id
 from audience.tables import (
     events,
@@ -44,7 +44,9 @@ _PERSON_EXISTS = DriverStatement("SELECT id FROM persons WHERE id = ?")
 _ALIAS_TARGET = DriverStatement("SELECT person_id FROM person_aliases WHERE alias_id = ?")
 _find = DriverSelect(select(persons).where(persons.c.id == bindparam("b_id")))
 _find_for_update = DriverSelect(_find.statement.with_for_update())
-_update = update(persons).where(persons.c.id == bindparam("b_id"))
+_persons_writer = TableWriter(persons)
+_identities_writer = TableWriter(person_identities)
+_changes_writer = TableWriter(person_changes)
 _identities = DriverSelect(
     select(person_identities.c.kind, person_identities.c.value)
     .where(person_identities.c.person_id == bindparam("b_id"))
@@ -54,7 +56,6 @@ _tags = DriverSelect(select(person_tags.c.tag).where(person_tags.c.person_id == 
 _owner_by_external_id = DriverSelect(
     select(persons.c.id).where(persons.c.external_user_id == bindparam("b_external_user_id"))
 )
-_insert_identities = insert(person_identities)
 # A list travels as one JSON array (one statement text whatever its length).
 _IDENTITY_OWNERS = DriverStatement(
     "SELECT person_id FROM person_identities WHERE kind = ? "
@@ -63,7 +64,6 @@ _IDENTITY_OWNERS = DriverStatement(
     "AND value = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(? AS jsonb))))",
 )
 _insert_tags = insert(person_tags)
-_insert_changes = insert(person_changes)
 
 
 def insert_anonymous_person(conn: Connection, at: datetime) -> str:
@@ -104,7 +104,7 @@ def find(conn: Connection, person_id: str, for_update: bool = False) -> Any | No
 
 
 def update_person(conn: Connection, person_id: str, **values: Any) -> None:
-    conn.execute(_update, values | {"b_id": person_id})
+    _persons_writer.update(conn, person_id, **values)
 
 
 def identities_of(conn: Connection, person_id: str) -> dict[str, list[str]]:
@@ -135,8 +135,7 @@ def add_identities(
     rows = [
         {"kind": kind, "value": value, "person_id": person_id, "created_at": at} for value in values
     ]
-    if rows:
-        conn.execute(_insert_identities, rows)
+    _identities_writer.insert_many(conn, rows)
 
 
 def remove_identities(conn: Connection, person_id: str, kind: str, values: Iterable[str]) -> None:
@@ -297,8 +296,7 @@ def search_condition(text: str) -> ColumnElement[bool]:
 
 
 def insert_changes(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(_insert_changes, rows)
+    _changes_writer.insert_many(conn, rows)
 
 
 def list_changes(conn: Connection, ids: list[str], before_id: int | None, limit: int) -> list[Row]:
