@@ -6,7 +6,7 @@ the database driver — without the noise of a loaded machine's scheduling. On S
 counts the SQL statements each call sends (``BEGIN`` and ``COMMIT`` included).
 
     .venv/bin/python benchmarks/mobile_calls.py [--database-url …] [--calls 300]
-        [--ops update,event] [--profile personalize]
+        [--ops update,event] [--profile personalize] [--trace]
 
 ``--profile`` prints cProfile's top functions of the event loop's thread; for the whole picture
 (worker threads too) run it under ``py-spy record -f raw``.
@@ -96,10 +96,15 @@ async def run(args: argparse.Namespace) -> None:
     )
     app = create_app(settings)
     statements = itertools.count()
+    last_call: list[str] = []
     if app.state.db.is_sqlite:
+        def traced(sql: str) -> None:
+            next(statements)
+            last_call.append(sql)
+
         @event.listens_for(app.state.db.engine, "connect")
         def _trace(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.set_trace_callback(lambda _sql: next(statements))
+            dbapi_connection.set_trace_callback(traced)
 
     with app.state.db.write() as conn:
         ensure_bootstrap_key(conn, ADMIN)
@@ -158,6 +163,7 @@ async def run(args: argparse.Namespace) -> None:
             profiler.enable()
         for _ in range(n):
             method, path, body = make()
+            last_call.clear()
             status, answer = await asgi.call(method, path, body, code)
             if status not in (200, 201):
                 raise SystemExit(f"{op}: {status} {answer}")
@@ -173,6 +179,8 @@ async def run(args: argparse.Namespace) -> None:
         }), flush=True)
         if profiler:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)
+        if args.trace:
+            print("\n".join(f"  {' '.join(sql.split())[:200]}" for sql in last_call))
 
 
 def main() -> None:
@@ -183,6 +191,8 @@ def main() -> None:
                         help="operations to time, comma-separated")
     parser.add_argument("--profile", help="cProfile this operation (its main thread only)")
     parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--trace", action="store_true",
+                        help="print the SQL of each operation's last call (SQLite)")
     args = parser.parse_args()
     tempfile.tempdir = tempfile.mkdtemp(prefix="audience-calls-")
     asyncio.run(run(args))

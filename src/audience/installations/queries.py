@@ -113,6 +113,35 @@ _live_for_person = DriverSelect(
 )
 
 
+# What a person's answer lists of each device (``installation_summary``): the person answer
+# of every personalize and person update reads it, so no other columns are read and decoded.
+_live_summaries = DriverSelect(
+    select(
+        installations.c.push_registration_id,
+        applications.c.application_code,
+        installations.c.platform,
+        installations.c.is_primary_device,
+        installations.c.device_model,
+        installations.c.device_manufacturer,
+        installations.c.os_version,
+        installations.c.application_version,
+        installations.c.created_at,
+        installations.c.updated_at,
+    )
+    .join(applications, applications.c.id == installations.c.application_id)
+    .where(
+        installations.c.person_id == bindparam("person_id"),
+        installations.c.uninstalled_at.is_(None),
+    )
+    .order_by(installations.c.created_at, installations.c.push_registration_id)
+)
+
+
+def live_summaries_for_person(conn: Connection, person_id: str) -> list[Any]:
+    """The columns of :func:`live_for_person` that a person's device list shows."""
+    return _live_summaries.rows(conn, person_id=person_id)
+
+
 _LIVE_COUNT = DriverStatement(
     "SELECT count(*) FROM installations WHERE person_id = ? AND uninstalled_at IS NULL"
 )

@@ -20,6 +20,7 @@ from audience.installations import queries
 # Offered to the other features (they use installations only through this module).
 from audience.installations.queries import all_for_person as all_for_person
 from audience.installations.queries import live_for_person as live_for_person
+from audience.installations.queries import live_summaries_for_person as live_summaries_for_person
 from audience.installations.queries import move_to_person as move_to_person
 from audience.installations.schemas import NOT_NULLABLE
 from audience.persons.queries import insert_anonymous_person

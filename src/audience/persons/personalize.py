@@ -81,9 +81,8 @@ def personalize(
         merge_into(conn, current, target, audit)
         person = target
     _add_identity(conn, person, identity, audit)
-    person = get_person(conn, person.id)
     if attributes:
-        apply_changes(conn, person, attributes, audit)
+        apply_changes(conn, _row(conn, person.id), attributes, audit)
     if set_primary:
         update_installation(
             conn,
@@ -100,7 +99,14 @@ def personalize(
         )
     audit.flush(conn)
     refresh_person(conn, person.id, audit.at)
-    return get_person(conn, person.id)
+    return _row(conn, person.id)
+
+
+def _row(conn: Connection, live_id: str) -> Any:
+    """A live person's row as it now is (``live_id`` is no merged-away id: nothing to follow)."""
+    row = queries.find(conn, live_id)
+    assert row is not None
+    return row
 
 
 def _add_identity(conn: Connection, person: Row, identity: Identity, audit: Audit) -> None:
@@ -117,7 +123,8 @@ def _add_identity(conn: Connection, person: Row, identity: Identity, audit: Audi
         changes["emails"] = current["email"] + new_emails
     if changes:
         try:
-            apply_changes(conn, person, changes, audit)
+            # Every owner of X was found at the start (none but ``person``): not asked again.
+            apply_changes(conn, person, changes, audit, current_identities=current)
         except UserMergeInterrupted as exc:
             # Every owner of X was found at the start, so a conflict now can only be a
             # concurrent request claiming a value since: run again and see the winner.

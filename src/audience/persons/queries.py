@@ -319,13 +319,19 @@ def events_page(conn: Connection, ids: list[str], after_id: int | None, limit: i
     return list(conn.execute(query))
 
 
+_LOCK_PERSONS = DriverStatement(
+    "",  # PostgreSQL only
+    "SELECT id FROM persons WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(? AS "
+    "jsonb)))) ORDER BY id FOR UPDATE",
+)
+
+
 def lock_persons(conn: Connection, person_ids: Iterable[str | None]) -> None:
     """Lock these persons' rows in id order: two transactions that both need the same two
     persons then queue instead of deadlocking (PostgreSQL; SQLite has one writer anyway)."""
     ids = sorted({person_id for person_id in person_ids if person_id is not None})
     if ids and conn.dialect.name != "sqlite":
-        query = select(persons.c.id).where(persons.c.id.in_(ids)).order_by(persons.c.id)
-        conn.execute(query.with_for_update()).all()
+        _LOCK_PERSONS.run(conn, (json.dumps(ids),)).fetchall()
 
 
 _HOLDS_JWT_APP_INSTALLATION = DriverStatement(

@@ -16,7 +16,7 @@ from audience.errors import (
     validation_error,
 )
 from audience.flows.service import on_person_deleted as exit_flow_runs
-from audience.installations.service import installation_summary, live_for_person
+from audience.installations.service import installation_summary, live_summaries_for_person
 from audience.persons import queries
 from audience.persons.audit import Audit
 from audience.persons.guardrails import check_not_blocked
@@ -58,7 +58,10 @@ def get_person(conn: Connection, person_id: str, for_update: bool = False) -> Ro
     return row
 
 
-def person_to_api(conn: Connection, row: Row) -> dict[str, Any]:
+_STANDARD_API_NAMES = tuple((name, to_camel(name)) for name in STANDARD_FIELDS)
+
+
+def person_to_api(conn: Connection, row: Any) -> dict[str, Any]:
     identities = queries.identities_of(conn, row.id)
     body: dict[str, Any] = {
         "id": row.id,
@@ -67,11 +70,11 @@ def person_to_api(conn: Connection, row: Row) -> dict[str, Any]:
         "phones": identities["phone"],
         "emails": identities["email"],
     }
-    for name in STANDARD_FIELDS:
-        body[to_camel(name)] = getattr(row, name)
+    for name, api_name in _STANDARD_API_NAMES:
+        body[api_name] = getattr(row, name)
     body["tags"] = queries.tags_of(conn, row.id)
     body["customAttributes"] = row.custom_attributes or {}
-    live = live_for_person(conn, row.id)
+    live = live_summaries_for_person(conn, row.id)
     body["installations"] = [installation_summary(inst) for inst in live]
     body["createdAt"] = isoformat(row.created_at)
     body["updatedAt"] = isoformat(row.updated_at)
@@ -100,8 +103,16 @@ def _check_birthday(value: str | None) -> None:
         raise validation_error("birthday is not a calendar date", "birthday") from None
 
 
-def apply_changes(conn: Connection, row: Row, changes: dict[str, Any], audit: Audit) -> bool:
-    """Apply sent person fields (snake_case) to ``row``; answers whether anything changed."""
+def apply_changes(
+    conn: Connection,
+    row: Any,
+    changes: dict[str, Any],
+    audit: Audit,
+    current_identities: dict[str, list[str]] | None = None,
+) -> bool:
+    """Apply sent person fields (snake_case) to ``row``; answers whether anything changed.
+    ``current_identities``: the person's phones and emails, when the caller read them and
+    found that no other person owns the identities sent (personalize): not read again."""
     values: dict[str, Any] = {}
     for name in STANDARD_FIELDS:
         if name in changes and changes[name] != getattr(row, name):
@@ -118,7 +129,7 @@ def apply_changes(conn: Connection, row: Row, changes: dict[str, Any], audit: Au
         if merged != current:
             values["custom_attributes"] = merged
     changed = bool(values)
-    changed |= _apply_identities(conn, row, changes, values, audit)
+    changed |= _apply_identities(conn, row, changes, values, audit, current_identities)
     if "tags" in changes and changes["tags"] is not None:
         changed |= apply_tags(conn, row.id, changes["tags"], audit)
     if changed:
@@ -128,18 +139,22 @@ def apply_changes(conn: Connection, row: Row, changes: dict[str, Any], audit: Au
 
 
 def _apply_identities(
-    conn: Connection, row: Row, changes: dict[str, Any], values: dict[str, Any], audit: Audit
+    conn: Connection,
+    row: Any,
+    changes: dict[str, Any],
+    values: dict[str, Any],
+    audit: Audit,
+    known: dict[str, list[str]] | None = None,
 ) -> bool:
     sent = {k for k in ("external_user_id", "phones", "emails") if k in changes}
     if not sent:
         return False
     new = read_identity(changes)
-    current = queries.identities_of(conn, row.id)
+    current = known if known is not None else queries.identities_of(conn, row.id)
     ext = new.external_user_id if "external_user_id" in sent else row.external_user_id
     phones = new.phones if "phones" in sent else current["phone"]
     emails = new.emails if "emails" in sent else current["email"]
-    others = queries.owners(conn, ext, phones, emails) - {row.id}
-    if others:
+    if known is None and queries.owners(conn, ext, phones, emails) - {row.id}:
         raise identity_taken("An identity in the request belongs to another person")
     changed = False
     if ext != row.external_user_id:
