@@ -159,6 +159,20 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
 
 
+@contextmanager
+def driver_errors(conn: Connection, sql: str) -> Iterator[None]:
+    """The driver's errors as SQLAlchemy's (``IntegrityError``, ``OperationalError``, …), as
+    if the statement had gone through ``conn.execute``: retries on a lost unique race or a
+    deadlock, and the 503 of a statement past its budget, work the same on the driver path."""
+    try:
+        yield
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            sql, None, exc, conn.dialect.loaded_dbapi.Error, hide_parameters=True,
+            dialect=conn.dialect,
+        ) from exc
+
+
 class DriverStatement:
     """One hot-path statement run straight on the DB-API connection under a SQLAlchemy
     ``Connection``, inside its transaction.
@@ -176,14 +190,16 @@ class DriverStatement:
 
     def run(self, conn: Connection, params: Sequence[Any] = ()) -> Any:
         """The driver's cursor, executed; the transaction must have begun (``Database``'s do)."""
-        return conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-            self._sql(conn), params
-        )
+        sql = self._sql(conn)
+        with driver_errors(conn, sql):
+            return conn.connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
 
     def run_many(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        sql = self._sql(conn)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(self._sql(conn), rows)
+            with driver_errors(conn, sql):
+                cursor.executemany(sql, rows)
         finally:
             cursor.close()
 
@@ -222,13 +238,16 @@ class DriverSelect:
         values = defaults | params
         driver: Any = conn.connection.driver_connection
         if conn.dialect.name == "sqlite":
-            found = driver.execute(sql, [values[name] for name in order]).fetchall()
+            with driver_errors(conn, sql):
+                found = driver.execute(sql, [values[name] for name in order]).fetchall()
             make, pairs = self.row._make, self._sqlite_converters
             return [
                 make(v if c is None or v is None else c(v) for c, v in zip(pairs, r, strict=True))
                 for r in found
             ]
-        return [self.row._make(r) for r in driver.execute(sql, values).fetchall()]
+        with driver_errors(conn, sql):
+            found = driver.execute(sql, values).fetchall()
+        return [self.row._make(r) for r in found]
 
     def first(self, conn: Connection, **params: Any) -> Any | None:
         found = self.rows(conn, **params)
