@@ -6,7 +6,7 @@ the database driver — without the noise of a loaded machine's scheduling. On S
 counts the SQL statements each call sends (``BEGIN`` and ``COMMIT`` included).
 
     .venv/bin/python benchmarks/mobile_calls.py [--database-url …] [--calls 300]
-        [--ops update,event] [--profile personalize] [--trace]
+        [--ops update,event] [--segments 10] [--profile personalize] [--trace]
 
 ``--profile`` prints cProfile's top functions of the event loop's thread; for the whole picture
 (worker threads too) run it under ``py-spy record -f raw``.
@@ -40,6 +40,19 @@ from audience.migrate import upgrade
 
 ADMIN = "ak_mobile-calls-admin-key"
 OPS = ("register", "update", "personalize", "person_update", "event")
+# Real-time segments of each kind the mobile calls can change (``--segments N`` takes N).
+SEGMENT_RULES = [
+    {"identified": True},
+    {"attribute": "firstName", "op": "starts_with", "value": "Ann"},
+    {"installation": {"attribute": "platform", "op": "eq", "value": "Android"}},
+    {"event": "purchase", "count": {"gte": 3}},
+    {"tag": "vip"},
+    {"installation": {"attribute": "applicationVersion", "op": "eq", "value": "1.0.7"}},
+    {"attribute": "lastName", "op": "eq", "value": "Lee"},
+    {"event": "purchase"},
+    {"identified": False},
+    {"attribute": "firstName", "op": "eq", "value": "Bob"},
+]
 
 
 class Asgi:
@@ -116,6 +129,11 @@ async def run(args: argparse.Namespace) -> None:
         "POST", "/v1/event-definitions",
         {"id": "purchase", "properties": {"amount": "number", "sku": "string"}}, ADMIN,
     )
+    for index, rule in enumerate(SEGMENT_RULES[: args.segments]):
+        status, answer = await asgi.call(
+            "POST", "/v1/segments", {"name": f"s{index}", "rule": rule}, ADMIN
+        )
+        assert status == 201, answer
     n = args.calls
     counter = itertools.count()
     registered: list[str] = []
@@ -178,7 +196,7 @@ async def run(args: argparse.Namespace) -> None:
             "statements": round(count / n, 1) if app.state.db.is_sqlite else None,
         }), flush=True)
         if profiler:
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)
+            pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
         if args.trace:
             print("\n".join(f"  {' '.join(sql.split())[:200]}" for sql in last_call))
 
@@ -187,10 +205,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", help="PostgreSQL (emptied first); default SQLite")
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--segments", type=int, default=0,
+                        help=f"real-time segments to keep up (0-{len(SEGMENT_RULES)})")
     parser.add_argument("--ops", default=",".join(OPS), type=lambda v: v.split(","),
                         help="operations to time, comma-separated")
     parser.add_argument("--profile", help="cProfile this operation (its main thread only)")
     parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--sort", default="cumulative", help="cProfile order (tottime, …)")
     parser.add_argument("--trace", action="store_true",
                         help="print the SQL of each operation's last call (SQLite)")
     args = parser.parse_args()

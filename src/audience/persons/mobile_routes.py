@@ -25,7 +25,7 @@ from audience.installations import service as installations
 from audience.installations.schemas import Installation
 from audience.models import Page, answers
 from audience.pagination import DEFAULT_LIMIT, Cursor, Limit, page_in_memory
-from audience.persons import protection, service
+from audience.persons import protection, queries, service
 from audience.persons.audit import Audit, installation_source
 from audience.persons.guardrails import record_refusal
 from audience.persons.ordering import update_person_in_order
@@ -47,7 +47,10 @@ def _lock_own_person(conn: Connection, caller: Row, push_registration_id: str) -
     again once the person is locked (persons before installations, one lock order). A move in
     between is a concurrent change, and the unit of work runs again. (SQLite: one writer, so
     nothing moves in between.)"""
-    person = service.get_person(conn, caller.person_id, for_update=True)
+    # An installation's person is live (merges move installations): no merge to follow.
+    person = queries.find(conn, caller.person_id, for_update=True)
+    if person is None:
+        person = service.get_person(conn, caller.person_id, for_update=True)
     if conn.dialect.name != "sqlite":
         again = installations.queries.find_key(conn, push_registration_id)
         if again is None or again.person_id != person.id:
