@@ -3,12 +3,11 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
 from audience.clock import isoformat
 from audience.events.observers import notify
 from audience.events.queries import insert_events, insert_events_returning_ids
-from audience.tables import events
 from audience.webhooks.publish import publish_events, wanted
 
 INSTALL = "Install"
@@ -76,13 +75,19 @@ def record_standard_event(
         "event_id": None,
         "properties": standard_properties(installation, application_code),
     }
-    # The ingestion path's insert: register and personalize record one on every call.
-    if wanted(conn, (definition_id,)):
-        (event_pk,) = insert_events_returning_ids(conn, [values])
-        publish_events(conn, [(event_pk, definition_id)])
+    _store(conn, [values])
+
+
+def _store(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """The ingestion path's insert (register and personalize record an event every time),
+    offered to webhooks and the event observers; ids are read back only for webhooks."""
+    definition_ids = {row["definition_id"] for row in rows}
+    if wanted(conn, definition_ids):
+        pks = insert_events_returning_ids(conn, rows)
+        publish_events(conn, zip(pks, (row["definition_id"] for row in rows), strict=True))
     else:
-        insert_events(conn, [values])
-    notify(conn, [values])
+        insert_events(conn, rows)
+    notify(conn, rows)
 
 
 def record_person_event(
@@ -102,10 +107,9 @@ def record_person_event(
             "definition_id": definition_id,
             "occurred_at": at,
             "received_at": at,
+            "event_id": None,
             "properties": properties,
         }
         for person_id in person_ids
     ]
-    pks = conn.execute(insert(events).returning(events.c.id), rows).scalars()
-    publish_events(conn, [(pk, definition_id) for pk in pks])
-    notify(conn, rows)
+    _store(conn, rows)

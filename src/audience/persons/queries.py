@@ -41,6 +41,7 @@ _INSERT_ANONYMOUS = DriverStatement(
     "VALUES (?, 'ANONYMOUS', '{}', ?, ?, ?)"
 )
 _PERSON_EXISTS = DriverStatement("SELECT id FROM persons WHERE id = ?")
+_ALIASES_OF = DriverStatement("SELECT alias_id FROM person_aliases WHERE person_id = ?")
 _ALIAS_TARGET = DriverStatement("SELECT person_id FROM person_aliases WHERE alias_id = ?")
 _find = DriverSelect(select(persons).where(persons.c.id == bindparam("b_id")))
 _find_for_update = DriverSelect(_find.statement.with_for_update())
@@ -92,10 +93,7 @@ def profile_ids(conn: Connection, person_id: str) -> list[str]:
     Events keep the person id they were recorded under; a merge only adds an alias row, so
     reading a person's events means reading all of these ids.
     """
-    aliases = conn.execute(
-        select(person_aliases.c.alias_id).where(person_aliases.c.person_id == person_id)
-    ).scalars()
-    return [person_id, *aliases]
+    return [person_id, *(alias for (alias,) in _ALIASES_OF.run(conn, (person_id,)))]
 
 
 def find(conn: Connection, person_id: str, for_update: bool = False) -> Any | None:

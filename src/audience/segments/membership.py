@@ -161,7 +161,8 @@ def refresh_person(
         return
     now = now or utcnow()
     # Serialise concurrent refreshes of one person (PostgreSQL; SQLite writers are serial).
-    conn.execute(_LOCK_PERSON, {"person_id": person_id})
+    if conn.dialect.name != "sqlite":
+        conn.execute(_LOCK_PERSON, {"person_id": person_id})
     plan = _person_statement(conn, versions, selected)
     SEGMENT_EVALUATIONS.labels("person").inc(len(plan.keys))
     params = {"person_id": person_id, PROFILE_IDS: profile_ids(conn, person_id)}

@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from audience.db import DriverStatement
 from audience.persons.queries import profile_ids
 from audience.segments.compiler import PROFILE_IDS
 from audience.segments.rules import Definitions
@@ -93,13 +94,21 @@ def members(conn: Connection, segment_id: str, after_id: str | None, limit: int)
     return list(conn.execute(query))
 
 
-_MEMBERSHIPS = select(segment_members.c.segment_id).where(
-    segment_members.c.person_id == bindparam("person_id")
-)
+_MEMBERSHIPS_OF = DriverStatement("SELECT segment_id FROM segment_members WHERE person_id = ?")
 
 
 def memberships_of(conn: Connection, person_id: str) -> set[str]:
-    return set(conn.execute(_MEMBERSHIPS, {"person_id": person_id}).scalars())
+    """Every segment the person is a stored member of (each write path's refresh reads it)."""
+    return {segment_id for (segment_id,) in _MEMBERSHIPS_OF.run(conn, (person_id,))}
+
+
+# Built once per dialect (every entry of a person into a real-time segment runs it).
+_ADD_MEMBERS = {
+    name: dialect_insert(segment_members)
+    .on_conflict_do_nothing()
+    .returning(segment_members.c.person_id)
+    for name, dialect_insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+}
 
 
 def add_members(
@@ -109,12 +118,7 @@ def add_members(
     one first wins it, so each entry is recorded (and its event written) exactly once."""
     if not person_ids:
         return []
-    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
-    statement = (
-        dialect_insert(segment_members)
-        .on_conflict_do_nothing()
-        .returning(segment_members.c.person_id)
-    )
+    statement = _ADD_MEMBERS[conn.dialect.name]
     rows = [{"segment_id": segment_id, "person_id": p, "entered_at": at} for p in person_ids]
     return list(conn.execute(statement, rows).scalars())
 
