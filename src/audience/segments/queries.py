@@ -15,10 +15,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from audience.db import DriverStatement
+from audience.db import DriverStatement, sqlite_time
 from audience.persons.queries import profile_ids
 from audience.segments.compiler import PROFILE_IDS
 from audience.segments.rules import Definitions
@@ -102,13 +100,13 @@ def memberships_of(conn: Connection, person_id: str) -> set[str]:
     return {segment_id for (segment_id,) in _MEMBERSHIPS_OF.run(conn, (person_id,))}
 
 
-# Built once per dialect (every entry of a person into a real-time segment runs it).
-_ADD_MEMBERS = {
-    name: dialect_insert(segment_members)
-    .on_conflict_do_nothing()
-    .returning(segment_members.c.person_id)
-    for name, dialect_insert in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
-}
+# On the driver (every entry of a person into a real-time segment runs it; SQLAlchemy compiled
+# an insert with RETURNING anew on every execution). A row lost to a concurrent writer
+# returns nothing.
+_ADD_MEMBER = DriverStatement(
+    "INSERT INTO segment_members (segment_id, person_id, entered_at) VALUES (?, ?, ?) "
+    "ON CONFLICT DO NOTHING RETURNING person_id"
+)
 
 
 def add_members(
@@ -118,9 +116,11 @@ def add_members(
     one first wins it, so each entry is recorded (and its event written) exactly once."""
     if not person_ids:
         return []
-    statement = _ADD_MEMBERS[conn.dialect.name]
-    rows = [{"segment_id": segment_id, "person_id": p, "entered_at": at} for p in person_ids]
-    return list(conn.execute(statement, rows).scalars())
+    stamp = sqlite_time(at) if conn.dialect.name == "sqlite" else at
+    added: list[str] = []
+    for person_id in person_ids:
+        added += [row[0] for row in _ADD_MEMBER.run(conn, (segment_id, person_id, stamp))]
+    return added
 
 
 def remove_members(conn: Connection, segment_id: str, person_ids: list[str]) -> list[str]:
