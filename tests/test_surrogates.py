@@ -67,6 +67,13 @@ def test_lone_surrogates_answer_400(api: Api, shop: dict, setup: dict) -> None:
             mobile,
             "events.0.eventId",
         ),
+        (  # numbers before the bad string (naming the field once walked into them: a 500)
+            "POST",
+            f"/v1/installations/{device}/events",
+            {"events": [{"definitionId": "AppLaunch", "properties": {"n": 1}, "eventId": LONE}]},
+            mobile,
+            "events.0.eventId",
+        ),
         ("POST", "/v1/persons", {"externalUserId": "d", "tags": [LONE]}, api.admin, "tags.0"),
     ]
     for method, path, body, headers, field in cases:

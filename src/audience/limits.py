@@ -67,9 +67,9 @@ def _field_with_surrogate(value: Any, path: str = "") -> str | None:
     """The dotted path of the first string (or key) holding a lone surrogate."""
     if isinstance(value, str):
         return path or None if _is_lone(value) else None
-    items: Any = value.items() if isinstance(value, dict) else enumerate(value)
     if not isinstance(value, dict | list):
-        return None
+        return None  # numbers, booleans, null
+    items: Any = value.items() if isinstance(value, dict) else enumerate(value)
     for key, item in items:
         name = f"{path}.{key}" if path else str(key)
         if isinstance(key, str) and _is_lone(key):
