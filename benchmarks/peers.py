@@ -451,6 +451,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="per operation")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--batch-connections", type=int, default=8)
+    parser.add_argument("--audience-only", action="store_true",
+                        help="skip Parse (while iterating on Audience; ratios are then null)")
     args = parser.parse_args()
     if not shutil.which("node"):
         sys.exit("node and npm are needed (Debian: apt-get install nodejs npm)")
@@ -461,11 +463,15 @@ def main() -> None:
     except ImportError:
         pass
 
-    empty_parse_database(args.parse_database_url)
-    with parse_server(args.parse_database_url, args.parse_workers) as (base_url, pid):
-        target = ParseTarget(base_url, args.parse_database_url)
-        parse = asyncio.run(measure(target, base_url, pid, args))
-    print(json.dumps({"parse": parse}), flush=True)
+    if args.audience_only:
+        parse = {op: {"per_s": 0, "p50_ms": None, "p99_ms": None, "errors": None,
+                      "cpu_ms": None} for op in OPERATIONS} | {"rss_mb": None}
+    else:
+        empty_parse_database(args.parse_database_url)
+        with parse_server(args.parse_database_url, args.parse_workers) as (base_url, pid):
+            target = ParseTarget(base_url, args.parse_database_url)
+            parse = asyncio.run(measure(target, base_url, pid, args))
+        print(json.dumps({"parse": parse}), flush=True)
 
     audience_url = args.audience_database_url or args.database_url
     audience_url = fresh_database(None if audience_url == "sqlite" else audience_url, "peers")

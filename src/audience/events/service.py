@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
+from audience import configuration
 from audience.clock import isoformat, utcnow
 from audience.db import Database
 from audience.events import queries
@@ -174,6 +175,7 @@ def ingest_mobile_events(
     one transaction gave better tails (single events, p99 23.6 -> 22 ms).
     """
     with db.write() as conn:
+        configuration.preload(conn)
         reads = queries.read_for_batch(
             conn,
             push_registration_id,

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select,
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from audience import configuration
 from audience.db import DriverStatement
 from audience.tables import flow_runs, flow_versions, flows
 
@@ -62,9 +63,19 @@ def list_flows(conn: Connection, after_id: str | None, limit: int) -> list[Row]:
 _ENABLED = DriverStatement("SELECT id, version FROM flows WHERE enabled = ?")
 
 
+configuration.part(
+    "flows",
+    "SELECT id, CAST(version AS TEXT) AS value FROM flows WHERE enabled = 1",
+    "SELECT id, CAST(version AS TEXT) AS value FROM flows WHERE enabled",
+)
+
+
 def enabled_flow_versions(conn: Connection) -> list[tuple[str, int]]:
     """(id, version) of every enabled flow; definitions are read only when not yet parsed."""
-    return [(str(fid), int(version)) for fid, version in _ENABLED.run(conn, (True,))]
+    rows = configuration.preloaded(conn, "flows")
+    if rows is None:
+        rows = _ENABLED.run(conn, (True,)).fetchall()
+    return [(str(fid), int(version)) for fid, version in rows]
 
 
 def flow_definitions(conn: Connection, flow_ids: Sequence[str]) -> list[Row]:

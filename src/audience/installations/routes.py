@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from audience import configuration
 from audience.auth.dependencies import (
     Credential,
     Db,
@@ -44,6 +45,7 @@ def _register(db: Database, authorization: str | None, raw: bytes) -> dict[str, 
         mobile_app(authenticate(db, authorization))  # who is asking comes first
         raise
     with db.write() as conn:
+        configuration.preload(conn)
         app = mobile_app_in(conn, db, authorization)
         return service.installation_to_api(service.register(conn, app, fields))
 
@@ -84,6 +86,7 @@ def _update(
         mobile_app(authenticate(db, authorization))
         raise
     with db.write() as conn:
+        configuration.preload(conn)
         row = service.authorised_installation(
             db,
             authorization,

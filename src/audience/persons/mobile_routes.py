@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, Row
 
+from audience import configuration
 from audience.auth.dependencies import Db, MobileApp, authenticate, mobile_app
 from audience.auth.principals import AppPrincipal
 from audience.auth.user_jwt import UserToken as VerifiedUser
@@ -200,6 +201,7 @@ def _personalize(
     attributes = body.user_attributes.sent() if body.user_attributes else None
 
     def work(conn: Connection) -> dict[str, Any]:
+        configuration.preload(conn)
         app, row = installations.mobile_call(conn, db, authorization, push_registration_id, True)
         if app.require_user_jwt:
             user.require(identity.external_user_id)
@@ -270,6 +272,7 @@ def _update_own_person(
     user = _user_for(db, authorization, user_token)
 
     def work(conn: Connection) -> dict[str, Any]:
+        configuration.preload(conn)
         app, row = installations.mobile_call(conn, db, authorization, push_registration_id)
         caller = installations.check_app_installation(row, app.id, push_registration_id)
         person = _lock_own_person(conn, caller, push_registration_id)

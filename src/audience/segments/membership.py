@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, select
 
+from audience import configuration
 from audience.clock import utcnow
 from audience.db import DriverStatement
 from audience.events.standard import SEGMENT_ENTERED, SEGMENT_LEFT, record_person_event
@@ -48,12 +49,24 @@ _person_statements: dict[tuple[Versions, frozenset[str] | None], PersonStatement
 _affected_by: dict[tuple[Versions, frozenset[str]], frozenset[str]] = {}
 
 # Every write path runs this, mostly to learn there is nothing to do: on the driver directly.
-_VERSIONS = DriverStatement("SELECT id, updated_at FROM segments ORDER BY id")
+# (Text on both backends: the same form as the preloaded configuration's.)
+_VERSIONS = DriverStatement(
+    "SELECT id, updated_at FROM segments ORDER BY id",
+    "SELECT id, CAST(updated_at AS TEXT) FROM segments ORDER BY id",
+)
+configuration.part(
+    "segments",
+    "SELECT id, updated_at AS value FROM segments",
+    "SELECT id, CAST(updated_at AS TEXT) AS value FROM segments",
+)
 # Built once: on the ingestion hot path building a statement costs more than running it.
 _LOCK_PERSON = select(persons.c.id).where(persons.c.id == bindparam("person_id")).with_for_update()
 
 
 def _versions(conn: Connection) -> Versions:
+    rows = configuration.preloaded(conn, "segments")
+    if rows is not None:
+        return tuple(sorted(rows))
     return tuple((segment_id, at) for segment_id, at in _VERSIONS.run(conn))
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
 
+from audience import configuration
 from audience.db import DriverStatement
 from audience.tables import events
 from audience.tables import webhook_deliveries as deliveries
@@ -18,9 +19,18 @@ _CHUNK = 1000
 _SUBSCRIPTIONS = DriverStatement("SELECT id, types FROM webhook_endpoints WHERE enabled = ?")
 
 
+configuration.part(
+    "webhooks",
+    "SELECT id, types AS value FROM webhook_endpoints WHERE enabled = 1",
+    "SELECT id, CAST(types AS TEXT) AS value FROM webhook_endpoints WHERE enabled",
+)
+
+
 def subscriptions(conn: Connection) -> list[tuple[str, list[str]]]:
     """Every enabled endpoint's id and subscribed types."""
-    rows = _SUBSCRIPTIONS.run(conn, (True,)).fetchall()
+    rows = configuration.preloaded(conn, "webhooks")
+    if rows is None:
+        rows = _SUBSCRIPTIONS.run(conn, (True,)).fetchall()
     return [(eid, json.loads(types) if isinstance(types, str) else types) for eid, types in rows]
 
 
