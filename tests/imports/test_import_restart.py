@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from audience.config import Settings
-from audience.imports import service
+from audience.imports import queries, service
 from audience.worker import drain
 from tests.helpers import Api
 from tests.imports.bulk import lookup
@@ -27,7 +27,7 @@ def test_a_batch_cut_off_mid_way_leaves_nothing_and_the_job_resumes(
     def worker_dies(*_args: Any) -> None:
         raise SystemExit("worker killed after applying rows, before committing")
 
-    monkeypatch.setattr(service, "refresh_person", worker_dies)
+    monkeypatch.setattr(queries, "add_progress", worker_dies)
     with pytest.raises(SystemExit):
         service.run_step(api.db, small, import_id, budget_seconds=0)
     job = api.client.get(f"/v1/imports/{import_id}", headers=api.admin).json()
