@@ -7,8 +7,8 @@ comparisons in segments and lookups work the same on SQLite and PostgreSQL.
 
 import math
 import re
-from datetime import UTC, date, datetime
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection

@@ -145,7 +145,9 @@ def identities_of_many(conn: Connection, person_ids: Sequence[str]) -> list[Row]
     found: list[Row] = []
     for part in _parts(person_ids):
         query = (
-            select(person_identities.c.person_id, person_identities.c.kind, person_identities.c.value)
+            select(
+                person_identities.c.person_id, person_identities.c.kind, person_identities.c.value
+            )
             .where(person_identities.c.person_id.in_(part))
             .order_by(person_identities.c.created_at, person_identities.c.value)
         )
@@ -172,25 +174,26 @@ def sqlite_time(value: datetime) -> str:
     return value.isoformat(sep=" ", timespec="microseconds")
 
 
-def _write_rows(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:  # type: ignore[type-arg]
+def _write_rows(
+    conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
     if not rows:
         return
-    driver = conn.connection.driver_connection
+    driver: Any = conn.connection.driver_connection
     names = ", ".join(columns)
     if conn.dialect.name == "sqlite":
         placeholders = ", ".join("?" for _ in columns)
-        driver.executemany(  # type: ignore[union-attr]
-            f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows
-        )
+        driver.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows)
         return
-    with driver.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
-        f"COPY {table} ({names}) FROM STDIN"
-    ) as copy:
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
+    ):
         for row in rows:
             copy.write_row(row)
 
 
-def insert_persons(conn: Connection, rows: list[tuple]) -> None:  # type: ignore[type-arg]
+def insert_persons(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """New persons: tuples in ``PERSON_COLUMNS`` order (JSON as text, times as datetimes)."""
     if conn.dialect.name == "sqlite":
         rows = [(*row[:9], sqlite_time(row[9]), sqlite_time(row[10]), 0) for row in rows]
@@ -199,7 +202,7 @@ def insert_persons(conn: Connection, rows: list[tuple]) -> None:  # type: ignore
     _write_rows(conn, "persons", (*PERSON_COLUMNS, "protected"), rows)
 
 
-def update_persons(conn: Connection, rows: list[tuple]) -> None:  # type: ignore[type-arg]
+def update_persons(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Changed persons: tuples in ``PERSON_COLUMNS`` order; every column but ``id`` and
     ``created_at`` is set."""
     if not rows:
@@ -218,18 +221,18 @@ def update_persons(conn: Connection, rows: list[tuple]) -> None:  # type: ignore
         if sqlite:
             values["updated_at"] = sqlite_time(values["updated_at"])
         params.append((*(values[name] for name in names), values["id"]))
-    driver = conn.connection.driver_connection
-    cursor = driver.cursor()  # type: ignore[union-attr]
+    driver: Any = conn.connection.driver_connection
+    cursor = driver.cursor()
     try:
         cursor.executemany(sql, params)
     finally:
         cursor.close()
 
 
-def insert_identities(conn: Connection, rows: list[tuple[str, str, str, datetime]]) -> None:
+def insert_identities(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """(kind, value, person_id, created_at)."""
     if conn.dialect.name == "sqlite":
-        rows = [(kind, value, pid, sqlite_time(at)) for kind, value, pid, at in rows]  # type: ignore[misc]
+        rows = [(kind, value, pid, sqlite_time(at)) for kind, value, pid, at in rows]
     _write_rows(conn, "person_identities", ("kind", "value", "person_id", "created_at"), rows)
 
 
@@ -238,10 +241,14 @@ def insert_tags(conn: Connection, rows: list[tuple[str, str]]) -> None:
     _write_rows(conn, "person_tags", ("person_id", "tag"), rows)
 
 
-def insert_changes(conn: Connection, rows: list[tuple]) -> None:  # type: ignore[type-arg]
+def insert_changes(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Audit rows (person_id, changed_at, source, field, old_value, new_value), values as
     JSON text."""
     if conn.dialect.name == "sqlite":
-        rows = [(row[0], sqlite_time(row[1]), *row[2:]) for row in rows]
+        times: dict[datetime, str] = {}  # a batch's rows share one time
+        rows = [
+            (row[0], times.get(row[1]) or times.setdefault(row[1], sqlite_time(row[1])), *row[2:])
+            for row in rows
+        ]
     columns = ("person_id", "changed_at", "source", "field", "old_value", "new_value")
     _write_rows(conn, "person_changes", columns, rows)

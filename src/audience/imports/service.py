@@ -27,9 +27,8 @@ from audience.config import Settings
 from audience.db import Database
 from audience.errors import ApiError
 from audience.imports import events as event_rows
-from audience.imports import person_batch
+from audience.imports import person_batch, queries
 from audience.imports import persons as person_rows
-from audience.imports import queries
 from audience.imports.reader import ParsedRow, UnreadableFile, rows
 from audience.outbox import enqueue
 from audience.persons.audit import Audit
