@@ -11,6 +11,7 @@ Segments are re-evaluated once per batch, set-based, for the persons the batch t
 
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -107,7 +108,7 @@ def run_step(db: Database, settings: Settings, import_id: str, budget_seconds: f
     if job is None or job.status != "running" or not job.uploaded:
         return True
     deadline = time.monotonic() + budget_seconds
-    parsed = itertools.islice(rows(db, import_id, job.format), job.position, None)
+    parsed = _reader(db, job)
     position = int(job.position)
     try:
         while True:
@@ -119,12 +120,37 @@ def run_step(db: Database, settings: Settings, import_id: str, budget_seconds: f
                 return True  # another worker moved the job on: it owns the rest
             position += len(batch)
             if time.monotonic() >= deadline:
+                _keep_reader(import_id, position, parsed)
                 with db.write() as conn:
                     enqueue(conn, TOPIC, {"importId": import_id})
                 return False
     except UnreadableFile as exc:
         fail(db, import_id, f"the file cannot be read after row {position}: {exc}")
         return True
+
+
+# The reader a step stopped with, by job: the continuation, when this process runs it, reads
+# on from there instead of parsing the file again up to ``position`` (every step re-reading
+# all the rows before it made a large import quadratic). In another process, or after a
+# restart, the job's ``position`` is the truth: the file is read again and skipped to it.
+_readers: dict[str, tuple[int, Iterator[ParsedRow]]] = {}
+_readers_lock = threading.Lock()
+_MAX_READERS = 8
+
+
+def _reader(db: Database, job: Any) -> Iterator[ParsedRow]:
+    with _readers_lock:
+        kept = _readers.pop(job.id, None)
+    if kept is not None and kept[0] == job.position:
+        return kept[1]
+    return itertools.islice(rows(db, job.id, job.format), job.position, None)
+
+
+def _keep_reader(import_id: str, position: int, parsed: Iterator[ParsedRow]) -> None:
+    with _readers_lock:
+        while len(_readers) >= _MAX_READERS:
+            _readers.pop(next(iter(_readers)))
+        _readers[import_id] = (position, parsed)
 
 
 def _finish(db: Database, import_id: str, position: int) -> None:
