@@ -109,24 +109,32 @@ PERSON_COLUMNS = (
 )
 
 
-def persons_by_external_id(conn: Connection, values: Sequence[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
+def _values_in(
+    conn: Connection, sql: str, params: Sequence[Any], values: Sequence[str]
+) -> list[Any]:
+    """``sql`` with ``{in}`` standing for "IN these values", on the driver: a list parameter
+    on PostgreSQL (``= ANY``), ``?`` marks on SQLite. Thousands of expanded parameters cost
+    more to render and parse than the lookup itself."""
+    driver: Any = conn.connection.driver_connection
+    found: list[Any] = []
     for part in _parts(values):
-        query = select(persons.c.external_user_id, persons.c.id).where(
-            persons.c.external_user_id.in_(part)
-        )
-        found.update({ext: pid for ext, pid in conn.execute(query)})
+        if conn.dialect.name == "sqlite":
+            marks = ", ".join("?" for _ in part)
+            found += driver.execute(sql.format(In=f"IN ({marks})"), (*params, *part)).fetchall()
+        else:
+            query = sql.replace("?", "%s").format(In="= ANY(%s)")
+            found += driver.execute(query, (*params, list(part))).fetchall()
     return found
+
+
+def persons_by_external_id(conn: Connection, values: Sequence[str]) -> dict[str, str]:
+    sql = "SELECT external_user_id, id FROM persons WHERE external_user_id {In}"
+    return {ext: pid for ext, pid in _values_in(conn, sql, (), values)}
 
 
 def identity_owners(conn: Connection, kind: str, values: Sequence[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for part in _parts(values):
-        query = select(person_identities.c.value, person_identities.c.person_id).where(
-            person_identities.c.kind == kind, person_identities.c.value.in_(part)
-        )
-        found.update({value: pid for value, pid in conn.execute(query)})
-    return found
+    sql = "SELECT value, person_id FROM person_identities WHERE kind = ? AND value {In}"
+    return {value: pid for value, pid in _values_in(conn, sql, (kind,), values)}
 
 
 def lock_and_read_persons(conn: Connection, person_ids: Sequence[str]) -> list[Row]:
