@@ -191,6 +191,11 @@ def main() -> None:
         help="stop waiting for an import after this long (its rate so far is reported, and "
         "the steps after it are skipped)",
     )
+    parser.add_argument(
+        "--export-only",
+        action="store_true",
+        help="only step (d), on the persons already in --database-url (kept as it is)",
+    )
     args = parser.parse_args()
     result: dict[str, Any] = {
         "backend": backend_of(args.database_url or "sqlite"),
@@ -210,6 +215,9 @@ def main() -> None:
         result["complete"] = True
     except StepTimeout as exc:
         print(f"stopped: {exc}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr, flush=True)
+        result["error"] = "interrupted"
     except Exception as exc:  # the JSON line is printed whatever happened
         print(f"failed: {exc!r}", file=sys.stderr, flush=True)
         result["error"] = repr(exc)[:300]
@@ -218,6 +226,18 @@ def main() -> None:
 
 
 def measure(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    if args.export_only:
+        if not args.database_url:
+            raise SystemExit("--export-only needs --database-url")
+        peaks: list[float] = []
+        headers = {"Authorization": f"App {ADMIN_KEY}"}
+        with (
+            server(args.database_url, ADMIN_KEY, workers=args.workers) as (base_url, pid),
+            httpx.Client(base_url=base_url, headers=headers, timeout=None) as client,
+        ):
+            export_step(client, pid, peaks, result)
+        result["server_rss_mb"] = round(max(peaks))
+        return
     url = fresh_database(args.database_url, "bulk")
     backend = backend_of(url)
     folder = Path(tempfile.mkdtemp(prefix="audience-bulk-"))
@@ -288,6 +308,10 @@ def steps(
     if not finished:
         raise StepTimeout(f"events import unfinished after {seconds:.0f} s ({job['rows']} rows)")
 
+    export_step(client, pid, peaks, result)
+
+
+def export_step(client: httpx.Client, pid: int, peaks: list[float], result: dict[str, Any]) -> None:
     with PeakRss(pid) as export_rss:
         started = time.perf_counter()
         rows = -1  # the header line
