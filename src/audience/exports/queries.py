@@ -10,25 +10,8 @@ from audience.tables import (
     attribute_definitions,
     event_definitions,
     events,
-    person_identities,
-    person_tags,
     persons,
-    segment_members,
 )
-
-
-def person_page(
-    conn: Connection, after_id: str | None, segment_id: str | None, limit: int
-) -> list[Row]:
-    query = select(persons).order_by(persons.c.id).limit(limit)
-    if after_id is not None:
-        query = query.where(persons.c.id > after_id)
-    if segment_id is not None:
-        query = query.join(segment_members, segment_members.c.person_id == persons.c.id).where(
-            segment_members.c.segment_id == segment_id
-        )
-    return list(conn.execute(query))
-
 
 _PAGE_SQL = (
     "SELECT p.id, p.external_user_id, p.first_name, p.last_name, p.middle_name, p.gender, "
@@ -80,30 +63,6 @@ def person_lines(
     for person_id, tag in _run(conn, _LISTS_SQL["tags"].format(where=where), params):
         tags.setdefault(person_id, []).append(tag)
     return page, identities, tags
-
-
-def identities_of(conn: Connection, person_ids: Sequence[str]) -> dict[str, dict[str, list[str]]]:
-    found: dict[str, dict[str, list[str]]] = {}
-    query = (
-        select(person_identities.c.person_id, person_identities.c.kind, person_identities.c.value)
-        .where(person_identities.c.person_id.in_(person_ids))
-        .order_by(person_identities.c.created_at, person_identities.c.value)
-    )
-    for person_id, kind, value in conn.execute(query):
-        found.setdefault(person_id, {"phone": [], "email": []})[kind].append(value)
-    return found
-
-
-def tags_of(conn: Connection, person_ids: Sequence[str]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    query = (
-        select(person_tags.c.person_id, person_tags.c.tag)
-        .where(person_tags.c.person_id.in_(person_ids))
-        .order_by(person_tags.c.tag)
-    )
-    for person_id, tag in conn.execute(query):
-        found.setdefault(person_id, []).append(tag)
-    return found
 
 
 def person_attribute_names(conn: Connection) -> list[str]:
