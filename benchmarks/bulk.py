@@ -106,15 +106,27 @@ def pieces(path: Path) -> Iterator[bytes]:
             yield piece
 
 
-def run_import(client: httpx.Client, kind: str, path: Path, file_format: str) -> dict[str, Any]:
+class StepTimeout(Exception):
+    """An import did not finish within ``--step-seconds``: its rate so far is reported."""
+
+
+def run_import(
+    client: httpx.Client, kind: str, path: Path, file_format: str, limit: float
+) -> tuple[dict[str, Any], float, bool]:
+    """Upload and wait for the job; answers (job, seconds, finished). Past ``limit`` seconds
+    it stops waiting and answers the job as it stands (its rows so far give the rate)."""
     params = {"kind": kind, "format": file_format}
+    started_at = time.perf_counter()
     started = client.post("/v1/imports", params=params, content=pieces(path))
     started.raise_for_status()
     import_id = started.json()["id"]
     while True:
         job: dict[str, Any] = client.get(f"/v1/imports/{import_id}").json()
+        elapsed = time.perf_counter() - started_at
         if job["status"] != "running":
-            return job
+            return job, elapsed, True
+        if elapsed > limit:
+            return job, elapsed, False
         time.sleep(0.2)
 
 
@@ -172,73 +184,149 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=5_000_000)
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument(
+        "--step-seconds",
+        type=float,
+        default=3600,
+        help="stop waiting for an import after this long (its rate so far is reported, and "
+        "the steps after it are skipped)",
+    )
+    parser.add_argument(
+        "--export-only",
+        action="store_true",
+        help="only step (d), on the persons already in --database-url (kept as it is)",
+    )
     args = parser.parse_args()
+    result: dict[str, Any] = {
+        "backend": backend_of(args.database_url or "sqlite"),
+        "persons": args.persons,
+        "events": args.events,
+        "import_persons_per_s": None,
+        "copy_ratio": None,
+        "copy_rows_per_s": None,
+        "import_events_per_s": None,
+        "export_persons_per_s": None,
+        "export_rss_mb": None,
+        "server_rss_mb": None,
+        "complete": False,
+    }
+    try:
+        measure(args, result)
+        result["complete"] = True
+    except StepTimeout as exc:
+        print(f"stopped: {exc}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr, flush=True)
+        result["error"] = "interrupted"
+    except Exception as exc:  # the JSON line is printed whatever happened
+        print(f"failed: {exc!r}", file=sys.stderr, flush=True)
+        result["error"] = repr(exc)[:300]
+    finally:
+        print(json.dumps(result), flush=True)
+
+
+def measure(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    if args.export_only:
+        if not args.database_url:
+            raise SystemExit("--export-only needs --database-url")
+        peaks: list[float] = []
+        headers = {"Authorization": f"App {ADMIN_KEY}"}
+        with (
+            server(args.database_url, ADMIN_KEY, workers=args.workers) as (base_url, pid),
+            httpx.Client(base_url=base_url, headers=headers, timeout=None) as client,
+        ):
+            export_step(client, pid, peaks, result)
+        result["server_rss_mb"] = round(max(peaks))
+        return
     url = fresh_database(args.database_url, "bulk")
     backend = backend_of(url)
     folder = Path(tempfile.mkdtemp(prefix="audience-bulk-"))
     persons_csv, events_ndjson = folder / "persons.csv", folder / "events.ndjson"
     write_persons_csv(persons_csv, args.persons)
     write_events_ndjson(events_ndjson, args.events, args.persons)
+    args.persons_csv, args.events_ndjson = persons_csv, events_ndjson
     headers = {"Authorization": f"App {ADMIN_KEY}"}
-    with server(url, ADMIN_KEY, workers=args.workers) as (base_url, pid):
-        client = httpx.Client(base_url=base_url, headers=headers, timeout=None)
-        client.post(
-            "/v1/attribute-definitions", json={"name": "plan", "type": "string", "scope": "person"}
-        ).raise_for_status()
-        client.post(
-            "/v1/event-definitions",
-            json={"id": "purchase", "properties": {"amount": "number", "sku": "string"}},
-        ).raise_for_status()
+    peaks: list[float] = []
+    try:
+        with server(url, ADMIN_KEY, workers=args.workers) as (base_url, pid):
+            client = httpx.Client(base_url=base_url, headers=headers, timeout=None)
+            try:
+                steps(args, backend, url, client, pid, peaks, result)
+            finally:
+                client.close()
+    finally:
+        if peaks:
+            result["server_rss_mb"] = round(max(peaks))
+        for path in (persons_csv, events_ndjson):
+            path.unlink(missing_ok=True)
 
-        with PeakRss(pid) as import_rss:
-            started = time.perf_counter()
-            job = run_import(client, "persons", persons_csv, "csv")
-            persons_s = time.perf_counter() - started
-        print(f"persons import: {job}", flush=True)
-        import_persons_per_s = job["created"] / persons_s
-        print(f"(a) {import_persons_per_s:,.0f} persons/s, peak RSS {import_rss.peak:.0f} MB")
 
-        ratio = None
-        if backend == "postgresql":
-            copy_per_s = copy_rate(url, args.persons)
-            ratio = import_persons_per_s / copy_per_s
-            print(f"(b) COPY {copy_per_s:,.0f} rows/s, ratio {ratio:.3f}")
+def steps(
+    args: argparse.Namespace,
+    backend: str,
+    url: str,
+    client: httpx.Client,
+    pid: int,
+    peaks: list[float],
+    result: dict[str, Any],
+) -> None:
+    client.post(
+        "/v1/attribute-definitions", json={"name": "plan", "type": "string", "scope": "person"}
+    ).raise_for_status()
+    client.post(
+        "/v1/event-definitions",
+        json={"id": "purchase", "properties": {"amount": "number", "sku": "string"}},
+    ).raise_for_status()
 
-        with PeakRss(pid) as events_rss:
-            started = time.perf_counter()
-            job = run_import(client, "events", events_ndjson, "ndjson")
-            events_s = time.perf_counter() - started
-        print(f"events import: {job}", flush=True)
-        import_events_per_s = job["created"] / events_s
-        print(f"(c) {import_events_per_s:,.0f} events/s, peak RSS {events_rss.peak:.0f} MB")
-
-        with PeakRss(pid) as export_rss:
-            started = time.perf_counter()
-            rows = -1  # the header line
-            with client.stream("GET", "/v1/exports/persons", params={"format": "csv"}) as reply:
-                for line in reply.iter_lines():
-                    rows += 1 if line else 0
-            export_s = time.perf_counter() - started
-        export_persons_per_s = rows / export_s
-        print(
-            f"(d) {export_persons_per_s:,.0f} persons/s exported, peak RSS {export_rss.peak:.0f} MB"
+    with PeakRss(pid) as import_rss:
+        job, seconds, finished = run_import(
+            client, "persons", args.persons_csv, "csv", args.step_seconds
         )
-        client.close()
+    peaks.append(import_rss.peak)
+    print(f"persons import ({seconds:.1f} s): {job}", flush=True)
+    rate = (job["created"] if finished else job["rows"]) / seconds
+    result["import_persons_per_s"] = round(rate)
+    print(f"(a) {rate:,.0f} persons/s, peak RSS {import_rss.peak:.0f} MB", flush=True)
+    if not finished:
+        raise StepTimeout(f"persons import unfinished after {seconds:.0f} s ({job['rows']} rows)")
 
+    if backend == "postgresql":
+        copy_per_s = copy_rate(url, args.persons)
+        result["copy_rows_per_s"] = round(copy_per_s)
+        result["copy_ratio"] = round(rate / copy_per_s, 4)
+        print(f"(b) COPY {copy_per_s:,.0f} rows/s, ratio {rate / copy_per_s:.3f}", flush=True)
+
+    with PeakRss(pid) as events_rss:
+        job, seconds, finished = run_import(
+            client, "events", args.events_ndjson, "ndjson", args.step_seconds
+        )
+    peaks.append(events_rss.peak)
+    print(f"events import ({seconds:.1f} s): {job}", flush=True)
+    rate = (job["created"] if finished else job["rows"]) / seconds
+    result["import_events_per_s"] = round(rate)
+    print(f"(c) {rate:,.0f} events/s, peak RSS {events_rss.peak:.0f} MB", flush=True)
+    if not finished:
+        raise StepTimeout(f"events import unfinished after {seconds:.0f} s ({job['rows']} rows)")
+
+    export_step(client, pid, peaks, result)
+
+
+def export_step(client: httpx.Client, pid: int, peaks: list[float], result: dict[str, Any]) -> None:
+    with PeakRss(pid) as export_rss:
+        started = time.perf_counter()
+        rows = -1  # the header line
+        with client.stream("GET", "/v1/exports/persons", params={"format": "csv"}) as reply:
+            reply.raise_for_status()
+            for line in reply.iter_lines():
+                rows += 1 if line else 0
+        export_s = time.perf_counter() - started
+    peaks.append(export_rss.peak)
+    result["export_persons_per_s"] = round(rows / export_s)
+    result["export_rss_mb"] = round(export_rss.peak)
     print(
-        json.dumps(
-            {
-                "backend": backend,
-                "persons": args.persons,
-                "events": args.events,
-                "import_persons_per_s": round(import_persons_per_s),
-                "copy_ratio": round(ratio, 4) if ratio is not None else None,
-                "import_events_per_s": round(import_events_per_s),
-                "export_persons_per_s": round(export_persons_per_s),
-                "export_rss_mb": round(export_rss.peak),
-                "server_rss_mb": round(max(import_rss.peak, events_rss.peak)),
-            }
-        )
+        f"(d) {rows / export_s:,.0f} persons/s exported ({rows} rows), peak RSS "
+        f"{export_rss.peak:.0f} MB",
+        flush=True,
     )
 
 

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     # Seconds between runs of the retention job (PostgreSQL: also creates partitions ahead).
     retention_job_seconds: float = 3600
     # Rows of an import applied per transaction.
-    import_batch_size: int = 1000
+    import_batch_size: int = 5000
 
 
 @lru_cache(maxsize=1)

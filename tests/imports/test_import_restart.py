@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from audience.config import Settings
-from audience.imports import service
+from audience.imports import queries, service
 from audience.worker import drain
 from tests.helpers import Api
 from tests.imports.bulk import lookup
@@ -27,7 +27,7 @@ def test_a_batch_cut_off_mid_way_leaves_nothing_and_the_job_resumes(
     def worker_dies(*_args: Any) -> None:
         raise SystemExit("worker killed after applying rows, before committing")
 
-    monkeypatch.setattr(service, "refresh_person", worker_dies)
+    monkeypatch.setattr(queries, "add_progress", worker_dies)
     with pytest.raises(SystemExit):
         service.run_step(api.db, small, import_id, budget_seconds=0)
     job = api.client.get(f"/v1/imports/{import_id}", headers=api.admin).json()
@@ -40,3 +40,24 @@ def test_a_batch_cut_off_mid_way_leaves_nothing_and_the_job_resumes(
     job = api.client.get(f"/v1/imports/{import_id}", headers=api.admin).json()
     assert (job["status"], job["rows"], job["created"], job["failed"]) == ("done", 5, 5, 0)
     assert all(lookup(api, externalUserId=f"p{i}") for i in range(1, 6))
+
+
+def test_a_continuation_reads_on_where_the_step_before_stopped(
+    api: Api, settings: Settings
+) -> None:
+    small = settings.model_copy(update={"import_batch_size": 2})
+    body = "externalUserId,firstName\n" + "".join(f"c{i},N{i}\n" for i in range(1, 6))
+    started = api.client.post(
+        "/v1/imports", params={"kind": "persons"}, content=body, headers=api.admin
+    ).json()
+    import_id = started["id"]
+    assert service.run_step(api.db, small, import_id, budget_seconds=0) is False
+    assert service._readers[import_id][0] == 2  # kept at the job's position
+    assert service.run_step(api.db, small, import_id, budget_seconds=0) is False
+    assert service._readers[import_id][0] == 4
+    assert service.run_step(api.db, small, import_id, budget_seconds=0) is False
+    assert service.run_step(api.db, small, import_id, budget_seconds=0) is True
+    assert import_id not in service._readers
+    job = api.client.get(f"/v1/imports/{import_id}", headers=api.admin).json()
+    assert (job["status"], job["rows"], job["created"], job["failed"]) == ("done", 5, 5, 0)
+    assert all(lookup(api, externalUserId=f"c{i}") for i in range(1, 6))

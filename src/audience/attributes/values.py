@@ -7,6 +7,7 @@ comparisons in segments and lookups work the same on SQLite and PostgreSQL.
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -124,16 +125,25 @@ def apply_custom_attributes(
 ) -> dict[str, Any]:
     """``current`` merged with ``changes``: defined names only, typed, ``null`` deletes."""
     definitions = queries.find_many(conn, changes.keys(), scope)
+    types = {name: row.type for name, row in definitions.items()}
+    return merge_custom_attributes(types, scope, current, changes)
+
+
+def merge_custom_attributes(
+    types: Mapping[str, str], scope: str, current: dict[str, Any], changes: dict[str, Any]
+) -> dict[str, Any]:
+    """:func:`apply_custom_attributes` with the definitions' types already read (a bulk import
+    reads them once per batch)."""
     merged = dict(current)
     for name, value in changes.items():
-        definition = definitions.get(name)
-        if definition is None:
+        type_name = types.get(name)
+        if type_name is None:
             raise invalid_attribute(name, f"Custom attribute '{name}' is not defined for {scope}s")
         if value is None:
             merged.pop(name, None)
             continue
         try:
-            merged[name] = check_value(definition.type, value)
+            merged[name] = check_value(type_name, value)
         except InvalidValue as exc:
             raise invalid_attribute(name, f"Custom attribute '{name}': {exc}") from None
     if len(merged) > MAX_ATTRIBUTES:

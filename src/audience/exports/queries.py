@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
@@ -9,48 +10,59 @@ from audience.tables import (
     attribute_definitions,
     event_definitions,
     events,
-    person_identities,
-    person_tags,
     persons,
-    segment_members,
 )
 
-
-def person_page(
-    conn: Connection, after_id: str | None, segment_id: str | None, limit: int
-) -> list[Row]:
-    query = select(persons).order_by(persons.c.id).limit(limit)
-    if after_id is not None:
-        query = query.where(persons.c.id > after_id)
-    if segment_id is not None:
-        query = query.join(segment_members, segment_members.c.person_id == persons.c.id).where(
-            segment_members.c.segment_id == segment_id
-        )
-    return list(conn.execute(query))
-
-
-def identities_of(conn: Connection, person_ids: Sequence[str]) -> dict[str, dict[str, list[str]]]:
-    found: dict[str, dict[str, list[str]]] = {}
-    query = (
-        select(person_identities.c.person_id, person_identities.c.kind, person_identities.c.value)
-        .where(person_identities.c.person_id.in_(person_ids))
-        .order_by(person_identities.c.created_at, person_identities.c.value)
-    )
-    for person_id, kind, value in conn.execute(query):
-        found.setdefault(person_id, {"phone": [], "email": []})[kind].append(value)
-    return found
+_PAGE_SQL = (
+    "SELECT p.id, p.external_user_id, p.first_name, p.last_name, p.middle_name, p.gender, "
+    "p.birthday, p.custom_attributes, p.created_at, p.updated_at FROM persons p{join} "
+    "WHERE p.id > ? ORDER BY p.id LIMIT ?"
+)
+_IN_SEGMENT = " JOIN segment_members m ON m.person_id = p.id AND m.segment_id = ?"
+# A page's identities and tags: by the page's id range (one index range scan) for a whole
+# export, by its ids for a segment's (whose members may be spread over every range).
+_LISTS_SQL = {
+    "identities": "SELECT person_id, kind, value FROM person_identities WHERE {where} "
+    "ORDER BY person_id, created_at, value",
+    "tags": "SELECT person_id, tag FROM person_tags WHERE {where} ORDER BY person_id, tag",
+}
 
 
-def tags_of(conn: Connection, person_ids: Sequence[str]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    query = (
-        select(person_tags.c.person_id, person_tags.c.tag)
-        .where(person_tags.c.person_id.in_(person_ids))
-        .order_by(person_tags.c.tag)
-    )
-    for person_id, tag in conn.execute(query):
-        found.setdefault(person_id, []).append(tag)
-    return found
+def _run(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    sqlite = conn.dialect.name == "sqlite"
+    driver: Any = conn.connection.driver_connection
+    cursor = driver.cursor()
+    try:
+        cursor.execute(sql if sqlite else sql.replace("?", "%s"), tuple(params))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def person_lines(
+    conn: Connection, after_id: str, segment_id: str | None, limit: int
+) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, list[str]]], dict[str, list[str]]]:
+    """A page of persons, on the driver (the export's hot loop): rows of (id, externalUserId,
+    first, last, middle, gender, birthday, custom attributes, created, updated) — on SQLite
+    times and JSON as text — and the page's identities by person and kind, and tags."""
+    if segment_id is None:
+        page = _run(conn, _PAGE_SQL.format(join=""), (after_id, limit))
+    else:
+        page = _run(conn, _PAGE_SQL.format(join=_IN_SEGMENT), (segment_id, after_id, limit))
+    if not page:
+        return [], {}, {}
+    if segment_id is None:
+        where, params = "person_id > ? AND person_id <= ?", [after_id, page[-1][0]]
+    else:
+        params = [row[0] for row in page]
+        where = f"person_id IN ({', '.join('?' for _ in params)})"
+    identities: dict[str, dict[str, list[str]]] = {}
+    for person_id, kind, value in _run(conn, _LISTS_SQL["identities"].format(where=where), params):
+        identities.setdefault(person_id, {"phone": [], "email": []})[kind].append(value)
+    tags: dict[str, list[str]] = {}
+    for person_id, tag in _run(conn, _LISTS_SQL["tags"].format(where=where), params):
+        tags.setdefault(person_id, []).append(tag)
+    return page, identities, tags
 
 
 def person_attribute_names(conn: Connection) -> list[str]:

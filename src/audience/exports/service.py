@@ -63,42 +63,78 @@ def persons_export(db: Database, file_format: str, segment_id: str | None) -> It
     header += [f"custom.{name}" for name in custom_names] + ["createdAt", "updatedAt"]
     if file_format == "csv":
         yield _csv_line(header)
-    after: str | None = None
+    after = ""
     while True:
         with db.read() as conn:
-            page = queries.person_page(conn, after, segment_id, PAGE)
-            ids = [row.id for row in page]
-            identities = queries.identities_of(conn, ids)
-            tags = queries.tags_of(conn, ids)
+            page, identities, tags = queries.person_lines(conn, after, segment_id, PAGE)
         if not page:
             return
-        after = page[-1].id
-        lines = []
-        for row in page:
-            owned = identities.get(row.id, {"phone": [], "email": []})
-            doc: dict[str, Any] = {
-                "id": row.id,
-                "externalUserId": row.external_user_id,
-                "emails": owned["email"],
-                "phones": owned["phone"],
-                "tags": tags.get(row.id, []),
-            }
-            for name in PERSON_FIELDS:
-                doc[name] = getattr(row, _COLUMNS_OF[name])
-            custom = row.custom_attributes or {}
-            if file_format == "csv":
-                cells = [doc["id"], doc["externalUserId"]]
-                cells += [";".join(doc[name]) for name in ("emails", "phones", "tags")]
-                cells += [doc[name] for name in PERSON_FIELDS]
-                cells += [custom.get(name) for name in custom_names]
-                cells += [isoformat(row.created_at), isoformat(row.updated_at)]
-                lines.append(_csv_line([_cell(cell) for cell in cells]))
-            else:
-                doc["customAttributes"] = custom
-                doc["createdAt"] = isoformat(row.created_at)
-                doc["updatedAt"] = isoformat(row.updated_at)
-                lines.append(json.dumps(doc, separators=(",", ":")) + "\n")
-        yield "".join(lines)
+        after = page[-1][0]
+        if file_format == "csv":
+            yield _csv_page(page, identities, tags, custom_names)
+        else:
+            yield "".join(_ndjson_person(row, identities, tags) for row in page)
+
+
+def _loaded(value: Any) -> Any:
+    """A JSON column as the driver gives it: text on SQLite, already decoded on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _time(value: Any) -> str | None:
+    """``isoformat`` of a time column; SQLite's text form is cut rather than parsed."""
+    if isinstance(value, str):
+        if len(value) == 26 and value[10] == " ":
+            return f"{value[:10]}T{value[11:23]}Z"
+        return isoformat(datetime.fromisoformat(value))
+    return isoformat(value)
+
+
+_NONE: dict[str, list[str]] = {"phone": [], "email": []}
+
+
+def _csv_page(
+    page: list[tuple[Any, ...]],
+    identities: dict[str, dict[str, list[str]]],
+    tags: dict[str, list[str]],
+    custom_names: list[str],
+) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    rows = []
+    for pid, ext, first, last, middle, gender, birthday, custom, created, updated in page:
+        custom = _loaded(custom) or {}
+        owned = identities.get(pid, _NONE)
+        cells = [pid, ext, ";".join(owned["email"]), ";".join(owned["phone"])]
+        cells.append(";".join(tags.get(pid, ())))
+        cells += [first, last, middle, gender, birthday]
+        cells += [custom.get(name) for name in custom_names]
+        rows.append([_cell(cell) for cell in cells] + [_time(created), _time(updated)])
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _ndjson_person(
+    row: tuple[Any, ...], identities: dict[str, dict[str, list[str]]], tags: dict[str, list[str]]
+) -> str:
+    pid, ext, first, last, middle, gender, birthday, custom, created, updated = row
+    owned = identities.get(pid, _NONE)
+    doc = {
+        "id": pid,
+        "externalUserId": ext,
+        "emails": owned["email"],
+        "phones": owned["phone"],
+        "tags": tags.get(pid, []),
+        "firstName": first,
+        "lastName": last,
+        "middleName": middle,
+        "gender": gender,
+        "birthday": birthday,
+        "customAttributes": _loaded(custom) or {},
+        "createdAt": _time(created),
+        "updatedAt": _time(updated),
+    }
+    return json.dumps(doc, separators=(",", ":")) + "\n"
 
 
 def events_export(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, tuple_
+from sqlalchemy import Connection, select
 
 from audience.errors import ApiError
 from audience.events import queries as event_queries
@@ -195,6 +195,49 @@ def _stored_without_ids(conn: Connection, rows: Sequence[EventRow]) -> set[Dedup
     return found
 
 
+def _run(conn: Connection, sqlite: str, postgresql: str, params: Sequence[Any]) -> list[Any]:
+    driver: Any = conn.connection.driver_connection
+    is_sqlite = conn.dialect.name == "sqlite"
+    return list(driver.execute(sqlite if is_sqlite else postgresql, params).fetchall())
+
+
+def _stored_server_events(conn: Connection, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (person, eventId) pairs of server-side events are stored: by eventId through the
+    unique key's index (installation NULL), the pairs picked in Python. On the driver: a tuple
+    IN list of thousands costs more to build in SQLAlchemy than to run."""
+    event_ids = sorted({event_id for _owner, event_id in keys})
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(event_ids), 5000):
+        part = event_ids[start : start + 5000]
+        where = "SELECT person_id, event_id FROM events WHERE push_registration_id IS NULL AND "
+        marks = ", ".join("?" for _ in part)
+        params = part if conn.dialect.name == "sqlite" else [part]
+        rows = _run(conn, where + f"event_id IN ({marks})", where + "event_id = ANY(%s)", params)
+        found.update(pair for pair in map(tuple, rows) if pair in keys)
+    return found
+
+
+def _stored_installation_events(
+    conn: Connection, keys: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Which (installation, eventId) pairs are stored: the pairs joined to the unique key."""
+    pairs = sorted(keys)
+    found: set[tuple[str, str]] = set()
+    select_ = "SELECT e.push_registration_id, e.event_id FROM "
+    join = " JOIN events e ON e.push_registration_id = v.a AND e.event_id = v.b"
+    for start in range(0, len(pairs), 2000):
+        part = pairs[start : start + 2000]
+        values = ", ".join("(?, ?)" for _ in part)
+        sqlite = f"WITH v(a, b) AS (VALUES {values}) {select_}v{join}"
+        postgresql = f"{select_}unnest(%s::text[], %s::text[]) AS v(a, b){join}"
+        flat = [value for pair in part for value in pair]
+        params = (
+            flat if conn.dialect.name == "sqlite" else [[a for a, _ in part], [b for _, b in part]]
+        )
+        found.update(map(tuple, _run(conn, sqlite, postgresql, params)))
+    return found
+
+
 def stored_keys(conn: Connection, rows: Sequence[EventRow]) -> set[DedupeKey]:
     by_installation = {
         (r.push_registration_id, r.checked.event_id)
@@ -204,22 +247,14 @@ def stored_keys(conn: Connection, rows: Sequence[EventRow]) -> set[DedupeKey]:
     by_person = {
         (r.person_id, r.checked.event_id)
         for r in rows
-        if r.checked and r.checked.event_id and not r.push_registration_id
+        if r.checked and r.checked.event_id and not r.push_registration_id and r.person_id
     }
     found = _stored_without_ids(conn, rows)
     if by_installation:
-        query = select(events.c.push_registration_id, events.c.event_id).where(
-            tuple_(events.c.push_registration_id, events.c.event_id).in_(sorted(by_installation))
-        )
-        found.update((a, b) for a, b in conn.execute(query))
+        found.update(_stored_installation_events(conn, by_installation))
     if by_person:
-        query = select(events.c.person_id, events.c.event_id).where(
-            and_(
-                events.c.push_registration_id.is_(None),
-                tuple_(events.c.person_id, events.c.event_id).in_(sorted(by_person)),
-            )
-        )
-        found.update((f"person:{a}", b) for a, b in conn.execute(query))
+        pairs = _stored_server_events(conn, by_person)
+        found.update((f"person:{a}", b) for a, b in pairs)
     return found
 
 

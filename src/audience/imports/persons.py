@@ -1,5 +1,7 @@
 """Person rows: matched by externalUserId, then email, then phone; created or updated with the
-same checks, audit and codes as ``POST``/``PATCH /v1/persons``.
+same checks, audit and codes as ``POST``/``PATCH /v1/persons``. Batches go through
+``person_batch``; ``apply_row`` (one row through the API's services) is the fallback for a
+batch that met a concurrent writer.
 
 An import adds what a row holds: its phones, emails and tags join the person's (it never
 removes one), its attributes overwrite, empty cells leave values alone.
@@ -14,6 +16,7 @@ from sqlalchemy import Connection
 from audience.attributes import queries as attribute_queries
 from audience.errors import ApiError, error_from_validation
 from audience.imports.cells import nest, plain_fields
+from audience.imports.person_batch import Candidate
 from audience.persons import queries as person_queries
 from audience.persons.audit import Audit
 from audience.persons.schemas import PersonCreate
@@ -53,13 +56,26 @@ def checked_fields(body: dict[str, Any]) -> dict[str, Any]:
         raise error_from_validation(exc.errors()) from None
 
 
+def checked_row(
+    number: int, raw: Mapping[str, Any], types: Mapping[str, str], is_csv: bool
+) -> Candidate:
+    """The checks of a row that need no stored data, in the row-at-a-time path's order."""
+    fields = checked_fields(person_body(raw, types, is_csv))
+    identity = read_identity(fields)
+    if identity.is_empty():
+        raise _no_identity()
+    return Candidate(number, fields, identity)
+
+
+def _no_identity() -> ApiError:
+    return ApiError(400, "USER_IDENTITY_INVALID", "A row needs externalUserId, a phone or an email")
+
+
 def apply_row(conn: Connection, fields: dict[str, Any], audit: Audit) -> tuple[str, str]:
     """Create or update the row's person; answers ("created"|"updated"|"unchanged", its id)."""
     identity = read_identity(fields)
     if identity.is_empty():
-        raise ApiError(
-            400, "USER_IDENTITY_INVALID", "A row needs externalUserId, a phone or an email"
-        )
+        raise _no_identity()
     found = person_queries.owners(conn, identity.external_user_id, identity.phones, identity.emails)
     if len(found) > 1:
         raise ApiError(

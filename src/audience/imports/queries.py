@@ -1,4 +1,5 @@
-"""SQL of imports: the job row, the uploaded chunks and the per-row errors."""
+"""SQL of imports: the job row, the uploaded chunks, the per-row errors, and the set reads
+and bulk writes of person batches."""
 
 from collections.abc import Sequence
 from datetime import datetime
@@ -6,7 +7,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
-from audience.tables import import_chunks, import_errors, imports
+from audience.tables import (
+    import_chunks,
+    import_errors,
+    imports,
+    person_identities,
+    person_tags,
+    persons,
+)
 
 
 def insert_import(conn: Connection, **values: Any) -> None:
@@ -78,3 +86,177 @@ def list_errors(conn: Connection, import_id: str, after_row: int | None, limit: 
     if after_row is not None:
         query = query.where(import_errors.c.row > after_row)
     return list(conn.execute(query))
+
+
+# --- person batches: set reads, and writes straight on the driver ----------------------------
+# A batch writes tens of thousands of rows; SQLAlchemy's per-row parameter handling would
+# cost more than the database's own work, so rows are given to the driver ready-made (JSON
+# as text, SQLite datetimes in the text form SQLAlchemy's DateTime stores) and PostgreSQL
+# takes them by COPY.
+
+PERSON_COLUMNS = (
+    "id",
+    "type",
+    "external_user_id",
+    "first_name",
+    "last_name",
+    "middle_name",
+    "gender",
+    "birthday",
+    "custom_attributes",
+    "created_at",
+    "updated_at",
+)
+
+
+def _values_in(
+    conn: Connection, sql: str, params: Sequence[Any], values: Sequence[str]
+) -> list[Any]:
+    """``sql`` with ``{in}`` standing for "IN these values", on the driver: a list parameter
+    on PostgreSQL (``= ANY``), ``?`` marks on SQLite. Thousands of expanded parameters cost
+    more to render and parse than the lookup itself."""
+    driver: Any = conn.connection.driver_connection
+    found: list[Any] = []
+    for part in _parts(values):
+        if conn.dialect.name == "sqlite":
+            marks = ", ".join("?" for _ in part)
+            found += driver.execute(sql.format(In=f"IN ({marks})"), (*params, *part)).fetchall()
+        else:
+            query = sql.replace("?", "%s").format(In="= ANY(%s)")
+            found += driver.execute(query, (*params, list(part))).fetchall()
+    return found
+
+
+def persons_by_external_id(conn: Connection, values: Sequence[str]) -> dict[str, str]:
+    sql = "SELECT external_user_id, id FROM persons WHERE external_user_id {In}"
+    return {ext: pid for ext, pid in _values_in(conn, sql, (), values)}
+
+
+def identity_owners(conn: Connection, kind: str, values: Sequence[str]) -> dict[str, str]:
+    sql = "SELECT value, person_id FROM person_identities WHERE kind = ? AND value {In}"
+    return {value: pid for value, pid in _values_in(conn, sql, (kind,), values)}
+
+
+def lock_and_read_persons(conn: Connection, person_ids: Sequence[str]) -> list[Row]:
+    """The persons (locked in id order on PostgreSQL, as the row-at-a-time path locked each)."""
+    found: list[Row] = []
+    for part in _parts(sorted(person_ids)):
+        query = select(persons).where(persons.c.id.in_(part)).order_by(persons.c.id)
+        if conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        found += list(conn.execute(query))
+    return found
+
+
+def identities_of_many(conn: Connection, person_ids: Sequence[str]) -> list[Row]:
+    """(person_id, kind, value) in each person's order (``persons.queries.identities_of``)."""
+    found: list[Row] = []
+    for part in _parts(person_ids):
+        query = (
+            select(
+                person_identities.c.person_id, person_identities.c.kind, person_identities.c.value
+            )
+            .where(person_identities.c.person_id.in_(part))
+            .order_by(person_identities.c.created_at, person_identities.c.value)
+        )
+        found += list(conn.execute(query))
+    return found
+
+
+def tags_of_many(conn: Connection, person_ids: Sequence[str]) -> list[Row]:
+    found: list[Row] = []
+    for part in _parts(person_ids):
+        query = select(person_tags.c.person_id, person_tags.c.tag).where(
+            person_tags.c.person_id.in_(part)
+        )
+        found += list(conn.execute(query))
+    return found
+
+
+def _parts(values: Sequence[str], size: int = 5000) -> list[Sequence[str]]:
+    return [values[start : start + size] for start in range(0, len(values), size)]
+
+
+def sqlite_time(value: datetime) -> str:
+    """The text SQLAlchemy's SQLite ``DateTime`` stores, so reads and comparisons match."""
+    return value.isoformat(sep=" ", timespec="microseconds")
+
+
+def _write_rows(
+    conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    if not rows:
+        return
+    driver: Any = conn.connection.driver_connection
+    names = ", ".join(columns)
+    if conn.dialect.name == "sqlite":
+        placeholders = ", ".join("?" for _ in columns)
+        driver.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows)
+        return
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
+def insert_persons(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """New persons: tuples in ``PERSON_COLUMNS`` order (JSON as text, times as datetimes)."""
+    if conn.dialect.name == "sqlite":
+        rows = [(*row[:9], sqlite_time(row[9]), sqlite_time(row[10]), 0) for row in rows]
+    else:
+        rows = [(*row, False) for row in rows]
+    _write_rows(conn, "persons", (*PERSON_COLUMNS, "protected"), rows)
+
+
+def update_persons(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Changed persons: tuples in ``PERSON_COLUMNS`` order; every column but ``id`` and
+    ``created_at`` is set."""
+    if not rows:
+        return
+    names = [name for name in PERSON_COLUMNS if name not in ("id", "created_at")]
+    sqlite = conn.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    cast = "" if sqlite else "::jsonb"
+    assignments = ", ".join(
+        f"{name} = {mark}{cast if name == 'custom_attributes' else ''}" for name in names
+    )
+    sql = f"UPDATE persons SET {assignments} WHERE id = {mark}"
+    params = []
+    for row in rows:
+        values = dict(zip(PERSON_COLUMNS, row, strict=True))
+        if sqlite:
+            values["updated_at"] = sqlite_time(values["updated_at"])
+        params.append((*(values[name] for name in names), values["id"]))
+    driver: Any = conn.connection.driver_connection
+    cursor = driver.cursor()
+    try:
+        cursor.executemany(sql, params)
+    finally:
+        cursor.close()
+
+
+def insert_identities(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """(kind, value, person_id, created_at)."""
+    if conn.dialect.name == "sqlite":
+        rows = [(kind, value, pid, sqlite_time(at)) for kind, value, pid, at in rows]
+    _write_rows(conn, "person_identities", ("kind", "value", "person_id", "created_at"), rows)
+
+
+def insert_tags(conn: Connection, rows: list[tuple[str, str]]) -> None:
+    """(person_id, tag)."""
+    _write_rows(conn, "person_tags", ("person_id", "tag"), rows)
+
+
+def insert_changes(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Audit rows (person_id, changed_at, source, field, old_value, new_value), values as
+    JSON text."""
+    if conn.dialect.name == "sqlite":
+        times: dict[datetime, str] = {}  # a batch's rows share one time
+        rows = [
+            (row[0], times.get(row[1]) or times.setdefault(row[1], sqlite_time(row[1])), *row[2:])
+            for row in rows
+        ]
+    columns = ("person_id", "changed_at", "source", "field", "old_value", "new_value")
+    _write_rows(conn, "person_changes", columns, rows)

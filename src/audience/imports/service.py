@@ -6,11 +6,12 @@ and writes the batch's error lines. A worker that dies mid-batch leaves nothing 
 (its transaction never committed), and the outbox hands the job to a worker again, which
 resumes at ``position``. A step works for a bounded time and then enqueues its own
 continuation in the transaction of its last batch, so a large file never outlives a lease.
-Segments are re-evaluated once per batch for each person the batch touched.
+Segments are re-evaluated once per batch, set-based, for the persons the batch touched.
 """
 
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -27,13 +28,13 @@ from audience.config import Settings
 from audience.db import Database
 from audience.errors import ApiError
 from audience.imports import events as event_rows
+from audience.imports import person_batch, queries
 from audience.imports import persons as person_rows
-from audience.imports import queries
 from audience.imports.reader import ParsedRow, UnreadableFile, rows
 from audience.outbox import enqueue
 from audience.persons.audit import Audit
 from audience.retention import partitions
-from audience.segments.membership import refresh_person
+from audience.segments.service import refresh_persons
 
 log = logging.getLogger("audience.imports")
 TOPIC = "imports.run"
@@ -107,7 +108,7 @@ def run_step(db: Database, settings: Settings, import_id: str, budget_seconds: f
     if job is None or job.status != "running" or not job.uploaded:
         return True
     deadline = time.monotonic() + budget_seconds
-    parsed = itertools.islice(rows(db, import_id, job.format), job.position, None)
+    parsed = _reader(db, job)
     position = int(job.position)
     try:
         while True:
@@ -119,12 +120,37 @@ def run_step(db: Database, settings: Settings, import_id: str, budget_seconds: f
                 return True  # another worker moved the job on: it owns the rest
             position += len(batch)
             if time.monotonic() >= deadline:
+                _keep_reader(import_id, position, parsed)
                 with db.write() as conn:
                     enqueue(conn, TOPIC, {"importId": import_id})
                 return False
     except UnreadableFile as exc:
         fail(db, import_id, f"the file cannot be read after row {position}: {exc}")
         return True
+
+
+# The reader a step stopped with, by job: the continuation, when this process runs it, reads
+# on from there instead of parsing the file again up to ``position`` (every step re-reading
+# all the rows before it made a large import quadratic). In another process, or after a
+# restart, the job's ``position`` is the truth: the file is read again and skipped to it.
+_readers: dict[str, tuple[int, Iterator[ParsedRow]]] = {}
+_readers_lock = threading.Lock()
+_MAX_READERS = 8
+
+
+def _reader(db: Database, job: Any) -> Iterator[ParsedRow]:
+    with _readers_lock:
+        kept = _readers.pop(job.id, None)
+    if kept is not None and kept[0] == job.position:
+        return kept[1]
+    return itertools.islice(rows(db, job.id, job.format), job.position, None)
+
+
+def _keep_reader(import_id: str, position: int, parsed: Iterator[ParsedRow]) -> None:
+    with _readers_lock:
+        while len(_readers) >= _MAX_READERS:
+            _readers.pop(next(iter(_readers)))
+        _readers[import_id] = (position, parsed)
 
 
 def _finish(db: Database, import_id: str, position: int) -> None:
@@ -151,8 +177,8 @@ def _apply_batch(db: Database, job: Any, position: int, batch: list[ParsedRow]) 
             counts, errors, touched = _persons_batch(conn, batch, is_csv, audit)
         else:
             counts, errors, touched = _events_batch(conn, batch, is_csv, now)
-        for person_id in sorted(touched):
-            refresh_person(conn, person_id, now)
+        if job.kind == "events":
+            refresh_persons(conn, touched, now, events=_definitions(batch))
         if savepoint is not None:
             savepoint.rollback()
         queries.insert_errors(
@@ -185,22 +211,48 @@ def _parse_errors(batch: list[ParsedRow]) -> dict[int, ApiError]:
 def _persons_batch(
     conn: Connection, batch: list[ParsedRow], is_csv: bool, audit: Audit
 ) -> tuple[dict[str, int], dict[int, ApiError], set[str]]:
-    counts = {"created": 0, "updated": 0}
+    """The batch set-based (``person_batch``); if a concurrent writer took one of its
+    identities meanwhile (a unique key refuses the bulk insert), the batch is applied again
+    row by row, so only that row fails."""
     errors = _parse_errors(batch)
-    touched: set[str] = set()
     types = person_rows.attribute_types(conn)
+    candidates = []
     for number, raw, _reason in batch:
         if raw is None:
             continue
+        try:
+            candidates.append(person_rows.checked_row(number, raw, types, is_csv))
+        except ApiError as exc:
+            errors[number] = exc
+    savepoint = conn.begin_nested()
+    try:
+        outcome = person_batch.apply_batch(conn, candidates, types, audit.source, audit.at)
+    except IntegrityError:
+        savepoint.rollback()
+        log.info("import batch met a concurrent writer: applying it row by row")
+        return _persons_rows(conn, candidates, errors, audit)
+    savepoint.commit()
+    errors.update(outcome.errors)
+    return outcome.counts, errors, outcome.touched
+
+
+def _persons_rows(
+    conn: Connection,
+    candidates: list[person_batch.Candidate],
+    errors: dict[int, ApiError],
+    audit: Audit,
+) -> tuple[dict[str, int], dict[int, ApiError], set[str]]:
+    counts = {"created": 0, "updated": 0}
+    touched: set[str] = set()
+    for candidate in candidates:
         savepoint = conn.begin_nested()
         try:
-            fields = person_rows.checked_fields(person_rows.person_body(raw, types, is_csv))
-            outcome, person_id = person_rows.apply_row(conn, fields, audit)
+            outcome, person_id = person_rows.apply_row(conn, dict(candidate.fields), audit)
             audit.flush(conn)
         except (ApiError, IntegrityError) as exc:
             savepoint.rollback()
             audit.rows = []
-            errors[number] = (
+            errors[candidate.number] = (
                 exc
                 if isinstance(exc, ApiError)
                 else ApiError(
@@ -212,6 +264,7 @@ def _persons_batch(
         if outcome != "unchanged":
             counts[outcome] += 1
             touched.add(person_id)
+    refresh_persons(conn, touched, audit.at)
     return counts, errors, touched
 
 
@@ -234,6 +287,10 @@ def _events_batch(
     stored = event_rows.store(conn, valid, now)
     touched = {row.person_id for row in stored if row.person_id}
     return {"created": len(stored), "updated": 0}, errors, touched
+
+
+def _definitions(batch: list[ParsedRow]) -> set[str]:
+    return {d for _n, raw, _r in batch if raw and isinstance(d := raw.get("definitionId"), str)}
 
 
 def _ensure_partitions(db: Database, batch: list[ParsedRow]) -> None:

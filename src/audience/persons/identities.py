@@ -15,10 +15,13 @@ MAX_EMAIL = 255
 MAX_VALUES = 100
 # Pragmatic address check: one @, no spaces, a dot in the domain, no empty labels.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _invisible(text: str) -> bool:
     """Control (Cc) or format (Cf: zero-width, bidi overrides, soft hyphen, BOM) characters."""
+    if text.isascii():  # ASCII has no format characters: only controls to look for (fast)
+        return _ASCII_CONTROL.search(text) is not None
     return any(unicodedata.category(char) in ("Cc", "Cf") for char in text)
 
 

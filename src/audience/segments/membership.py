@@ -97,6 +97,19 @@ def rule_of(conn: Connection, segment_id: str, version: Any, raw_rule: Any) -> R
     return cached[1]
 
 
+def rules_for_write(conn: Connection, events: Collection[str] | None = None) -> dict[str, Rule]:
+    """The saved rules a write can affect: all of them, or (``events``: the write only added
+    events of these definitions) those counting such events. Empty when there is nothing to do."""
+    versions = _versions(conn)
+    if not versions:
+        return {}
+    rules = _rules(conn, versions)
+    if events is None:
+        return rules
+    selected = _affected(conn, versions, frozenset(events))
+    return {sid: rule for sid, rule in rules.items() if sid in selected}
+
+
 def segments_using(conn: Connection, event_id: str, properties: set[str]) -> dict[str, set[str]]:
     """Saved segments whose rules filter on some of these properties of this event, with
     the properties each one uses."""

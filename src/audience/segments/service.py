@@ -25,6 +25,7 @@ from audience.segments.cost import check_cost
 from audience.segments.membership import refresh_person as refresh_person
 from audience.segments.queries import forget_person as forget_person
 from audience.segments.rules import Rule, parse_rule
+from audience.segments.upkeep import refresh_persons as refresh_persons
 
 SAMPLE_SIZE = 20
 # How long a save waits for its membership before answering with "status": "building".

@@ -16,7 +16,7 @@ Entry points, all plain functions over a ``Database`` (the background worker run
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -126,6 +126,42 @@ def apply_chunk(db: Database, segment_id: str, person_ids: list[str]) -> SweepSt
             due = due_times(conn, rule, now, profiles)
             upkeep_queries.replace_due(conn, segment_id, wanted, due)
     return stats
+
+
+def refresh_persons(
+    conn: Connection,
+    person_ids: Collection[str],
+    now: datetime | None = None,
+    events: Collection[str] | None = None,
+) -> None:
+    """``membership.refresh_person`` for many persons at once, inside the caller's transaction
+    (a bulk import's batch): one statement per segment for ``CHUNK`` persons instead of one
+    per person, then the same membership changes, entry/exit events and due times. The caller
+    holds the persons (locked, or created in its transaction). ``events`` as in
+    ``refresh_person``."""
+    rules = membership.rules_for_write(conn, events)
+    if not rules or not person_ids:
+        return
+    now = now or utcnow()
+    ids = sorted(set(person_ids))
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        profiles = upkeep_queries.profile_ids_of(conn, chunk)
+        entered: dict[str, list[str]] = {}
+        left: dict[str, list[str]] = {}
+        for segment_id, rule in rules.items():
+            SEGMENT_EVALUATIONS.labels("chunk").inc()
+            condition = compile_rule(rule, now, "subset")
+            matches = upkeep_queries.matching_among(conn, condition, chunk, profiles)
+            stored = upkeep_queries.members_among(conn, segment_id, chunk)
+            if matches - stored:
+                entered[segment_id] = sorted(matches - stored)
+            if stored - matches:
+                left[segment_id] = sorted(stored - matches)
+            if windows(rule):
+                due = due_times(conn, rule, now, profiles)
+                upkeep_queries.replace_due(conn, segment_id, chunk, due)
+        membership.record_changes(conn, entered, left, now)
 
 
 def apply_all(
