@@ -1,9 +1,10 @@
 """FastAPI dependencies that turn the ``Authorization: App <credential>`` header into a caller."""
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader
 from sqlalchemy import Connection
 
@@ -13,6 +14,8 @@ from audience.auth.service import authenticate_key
 from audience.db import Database
 from audience.errors import ApiError, Forbidden, Unauthorized
 from audience.ids import API_KEY_PREFIX
+
+T = TypeVar("T")
 
 _authorization = APIKeyHeader(
     name="Authorization",
@@ -76,6 +79,16 @@ def mobile_app_in(conn: Connection, db: Database, authorization: str | None) -> 
         if found is not None:
             return AppPrincipal(*found)
     return mobile_app(authenticate(db, authorization))
+
+
+def mobile_inputs(db: Database, authorization: str | None, parse: Callable[[], T]) -> T:
+    """``parse()`` of a bare mobile handler's body and flags; when it fails (400), who is
+    asking is checked first, so a bad credential gets its 401/403 as with every endpoint."""
+    try:
+        return parse()
+    except RequestValidationError:
+        mobile_app(authenticate(db, authorization))
+        raise
 
 
 Credential = Annotated[ApiKeyPrincipal | AppPrincipal, Depends(authenticate)]

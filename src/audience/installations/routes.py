@@ -3,7 +3,6 @@
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from audience import configuration
@@ -11,9 +10,8 @@ from audience.auth.dependencies import (
     Credential,
     Db,
     WriteKey,
-    authenticate,
-    mobile_app,
     mobile_app_in,
+    mobile_inputs,
 )
 from audience.auth.principals import AppPrincipal
 from audience.bare_routes import documented, parse_body, respond
@@ -39,11 +37,7 @@ async def register_installation(request: Request) -> JSONResponse:
 
 
 def _register(db: Database, authorization: str | None, raw: bytes) -> dict[str, Any]:
-    try:
-        fields = parse_body(InstallationCreate, raw).sent()
-    except RequestValidationError:
-        mobile_app(authenticate(db, authorization))  # who is asking comes first
-        raise
+    fields = mobile_inputs(db, authorization, lambda: parse_body(InstallationCreate, raw).sent())
     with db.write() as conn:
         configuration.preload(conn)
         app = mobile_app_in(conn, db, authorization)
@@ -80,11 +74,7 @@ async def update_installation(request: Request) -> JSONResponse:
 def _update(
     db: Database, authorization: str | None, push_registration_id: str, raw: bytes
 ) -> dict[str, Any]:
-    try:
-        fields = parse_body(InstallationUpdate, raw).sent()
-    except RequestValidationError:
-        mobile_app(authenticate(db, authorization))
-        raise
+    fields = mobile_inputs(db, authorization, lambda: parse_body(InstallationUpdate, raw).sent())
     with db.write() as conn:
         configuration.preload(conn)
         row = service.authorised_installation(

@@ -4,17 +4,15 @@ A call acts as its own installation (``{id}``, checked against the application c
 reach only that installation's person and the person's other installations.
 """
 
-from collections.abc import Callable
 from functools import partial
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, Row
 
 from audience import configuration
-from audience.auth.dependencies import Db, MobileApp, authenticate, mobile_app
+from audience.auth.dependencies import Db, MobileApp, authenticate, mobile_app, mobile_inputs
 from audience.auth.principals import AppPrincipal
 from audience.auth.user_jwt import UserToken as VerifiedUser
 from audience.auth.user_jwt import read_user_token
@@ -36,7 +34,6 @@ from audience.persons.schemas import Person, PersonalizeRequest, PersonUpdate, P
 
 router = APIRouter(prefix="/v1/installations/{push_registration_id}", tags=["mobile persons"])
 UserToken = Annotated[str | None, Header(alias="X-User-Token")]
-T = TypeVar("T")
 
 
 def _user(db: Database, app: AppPrincipal, token: str | None) -> VerifiedUser:
@@ -112,17 +109,6 @@ def _user_for(db: Database, authorization: str | None, token: str | None) -> Ver
     return read_user_token(db, mobile_app(authenticate(db, authorization)), token)
 
 
-def _bare_inputs(
-    db: Database, authorization: str | None, parse: Callable[[], T]
-) -> T:
-    """``parse()`` of a bare handler's body and flags; on a 400, who is asking comes first."""
-    try:
-        return parse()
-    except RequestValidationError:
-        mobile_app(authenticate(db, authorization))
-        raise
-
-
 @router.post(
     "/personalize",
     **answers(Person),
@@ -156,7 +142,7 @@ def _personalize_call(
         primary = query_flag(request, "setDeviceAsPrimary") or bool(body.set_device_as_primary)
         return body, force, primary
 
-    body, force, primary = _bare_inputs(db, authorization, parse)
+    body, force, primary = mobile_inputs(db, authorization, parse)
     try:
         return _personalize(
             db,
@@ -268,7 +254,7 @@ def _update_own_person(
     user_token: str | None,
     raw: bytes,
 ) -> dict[str, Any]:
-    fields = _bare_inputs(db, authorization, lambda: parse_body(PersonUpdate, raw).sent())
+    fields = mobile_inputs(db, authorization, lambda: parse_body(PersonUpdate, raw).sent())
     user = _user_for(db, authorization, user_token)
 
     def work(conn: Connection) -> dict[str, Any]:
