@@ -142,16 +142,20 @@ def authorised_installation(
     of its own. Any mismatch falls back to full authentication, so a bad credential, an API
     key or another app's code get exactly the answers of every mobile call.
     """
-    token = credential_of(authorization)
-    if installation is not None and hmac.compare_digest(
-        installation.application_code.encode(), token.encode()
-    ):
+    if installation is not None and _is_own_code(installation, authorization):
         return check_app_installation(
             installation, installation.application_id, push_registration_id
         )
     app = mobile_app(authenticate(db, authorization))
     return check_app_installation(installation, app.id, push_registration_id)
 
+
+
+def _is_own_code(row: OwnedInstallation | None, authorization: str | None) -> bool:
+    """Whether the credential is the code of the installation's own application (401 for a
+    missing or malformed header)."""
+    token = credential_of(authorization)
+    return row is not None and hmac.compare_digest(row.application_code.encode(), token.encode())
 
 
 def mobile_call(
@@ -166,8 +170,7 @@ def mobile_call(
     common case) both come from one lookup; otherwise the application is authenticated as
     usual (401/403). The installation is still to be checked (:func:`check_app_installation`)."""
     row = queries.find_mobile(conn, push_registration_id, for_update)
-    token = credential_of(authorization)
-    if row is not None and hmac.compare_digest(row.application_code.encode(), token.encode()):
+    if _is_own_code(row, authorization):
         app = AppPrincipal(
             row.application_id, row.application_code, bool(row.require_user_jwt), row.jwt_secret
         )
