@@ -197,6 +197,8 @@ async def run(args: argparse.Namespace) -> None:
         }), flush=True)
         if profiler:
             pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
+            if args.dump:
+                profiler.dump_stats(args.dump)
         if args.trace:
             print("\n".join(f"  {' '.join(sql.split())[:200]}" for sql in last_call))
 
@@ -211,6 +213,7 @@ def main() -> None:
                         help="operations to time, comma-separated")
     parser.add_argument("--profile", help="cProfile this operation (its main thread only)")
     parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--dump", help="also write the cProfile stats to this file (pstats)")
     parser.add_argument("--sort", default="cumulative", help="cProfile order (tottime, …)")
     parser.add_argument("--trace", action="store_true",
                         help="print the SQL of each operation's last call (SQLite)")

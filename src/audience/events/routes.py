@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 
 from audience.attributes.values import InvalidValue, parse_datetime
 from audience.auth.dependencies import Db, ReadKey, WriteKey
-from audience.bare_routes import parse_body, query_flag, respond
+from audience.bare_routes import bare_route, parse_body, query_flag, respond
 from audience.clock import to_naive_utc
 from audience.db import Database
 from audience.errors import validation_error
@@ -118,7 +118,9 @@ def _ingest(
     return result.to_api(list_invalid=not validate)
 
 
-@events_router.post(
+@bare_route(
+    events_router,
+    "POST",
     "/installations/{push_registration_id}/events",
     responses={200: {"model": IngestResult}},
     openapi_extra={

@@ -14,7 +14,7 @@ from audience.auth.dependencies import (
     mobile_inputs,
 )
 from audience.auth.principals import AppPrincipal
-from audience.bare_routes import documented, parse_body, respond
+from audience.bare_routes import bare_route, documented, parse_body, respond
 from audience.db import Database
 from audience.installations import queries, service
 from audience.installations.schemas import Installation, InstallationCreate, InstallationUpdate
@@ -23,7 +23,9 @@ from audience.models import answers
 router = APIRouter(prefix="/v1/installations", tags=["installations"])
 
 
-@router.post(
+@bare_route(
+    router,
+    "POST",
     "",
     **answers(Installation, 201),
     openapi_extra=documented(path=(), body=InstallationCreate),
@@ -55,7 +57,9 @@ def read_installation(push_registration_id: str, credential: Credential, db: Db)
     return service.installation_to_api(row)
 
 
-@router.patch(
+@bare_route(
+    router,
+    "PATCH",
     "/{push_registration_id}",
     **answers(Installation),
     openapi_extra=documented(body=InstallationUpdate),

@@ -16,7 +16,7 @@ from audience.auth.dependencies import Db, MobileApp, authenticate, mobile_app, 
 from audience.auth.principals import AppPrincipal
 from audience.auth.user_jwt import UserToken as VerifiedUser
 from audience.auth.user_jwt import read_user_token
-from audience.bare_routes import documented, parse_body, query_flag, respond
+from audience.bare_routes import bare_route, documented, parse_body, query_flag, respond
 from audience.clock import utcnow
 from audience.db import ConcurrentChange, Database
 from audience.errors import ApiError, InstallationUninstalled
@@ -109,7 +109,9 @@ def _user_for(db: Database, authorization: str | None, token: str | None) -> Ver
     return read_user_token(db, mobile_app(authenticate(db, authorization)), token)
 
 
-@router.post(
+@bare_route(
+    router,
+    "POST",
     "/personalize",
     **answers(Person),
     openapi_extra=documented(
@@ -228,7 +230,9 @@ def read_own_person(
         return _mobile_person(conn, app, person)
 
 
-@router.patch(
+@bare_route(
+    router,
+    "PATCH",
     "/person",
     **answers(Person),
     openapi_extra=documented(headers=("X-User-Token",), body=PersonUpdate),
