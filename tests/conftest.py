@@ -43,7 +43,7 @@ def database(database_url: str) -> Iterator[Database]:
     db = Database(make_engine(database_url, pool_size=20))
     empty_database(db)
     yield db
-    db.engine.dispose()
+    db.close()
 
 
 def empty_database(db: Database) -> None:

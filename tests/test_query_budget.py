@@ -61,7 +61,7 @@ def tight_client(database_url: str, settings: Settings, db: Database) -> Iterato
         with TestClient(create_app(settings, tight)) as client:
             yield client
     finally:
-        tight.engine.dispose()
+        tight.close()
 
 
 def test_a_query_past_its_budget_answers_503(

@@ -70,6 +70,7 @@ class Health(ResponseModel):
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
+    owned = database is None
     database = database or Database(
         make_engine(
             settings.database_url, settings.db_pool_size, settings.statement_timeout_seconds
@@ -80,6 +81,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with embedded_worker(database, settings):
             yield
+        if owned:
+            database.close()
 
     app = FastAPI(
         lifespan=lifespan,

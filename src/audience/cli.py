@@ -75,7 +75,7 @@ def serve(
         db = _database()
         with db.write() as conn:
             ensure_bootstrap_key(conn, settings.admin_key)
-        db.engine.dispose()
+        db.close()
     # Hand the process over to a fresh uvicorn: the supervisor of several workers then holds
     # only uvicorn, not everything this command imported (about 60 MB less per server).
     os.execv(

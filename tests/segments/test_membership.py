@@ -174,4 +174,4 @@ def test_one_sweeper_at_a_time(db: Database, database_url: str, now: datetime) -
             assert run_job_if_free(db, settings, sweep) is False
         assert run_job_if_free(db, settings, sweep) is True
     finally:
-        other.engine.dispose()
+        other.close()

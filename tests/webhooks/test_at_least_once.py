@@ -54,7 +54,7 @@ def test_two_workers_deliver_each_trigger_once(
     for thread in threads:
         thread.join()
     for engine in engines:
-        engine.engine.dispose()
+        engine.close()
     ids = Counter(r.headers["webhook-id"] for r in receiver.at())
     assert len(ids) == 100
     assert set(ids.values()) == {1}

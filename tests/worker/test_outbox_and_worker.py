@@ -130,7 +130,7 @@ def test_concurrent_claimers_never_share_an_item(db: Database, database_url: str
     for thread in threads:
         thread.join()
     for other in others:
-        other.engine.dispose()
+        other.close()
     every = [item_id for ids in claimed for item_id in ids]
     assert len(every) == 600
     assert len(set(every)) == 600

@@ -71,7 +71,7 @@ def export_persons(
         return
     db = Database(make_engine(get_settings().database_url, pool_size=2))
     _write(service.persons_export(db, file_format, segment_id), output)
-    db.engine.dispose()
+    db.close()
 
 
 @export_cli.command("events")
@@ -99,4 +99,4 @@ def export_events(
         definition_id,
     )
     _write(chunks, output)
-    db.engine.dispose()
+    db.close()

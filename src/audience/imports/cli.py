@@ -120,7 +120,7 @@ def _local(kind: str, path: Path, file_format: str, dry_run: bool) -> None:
             if finished:
                 break
     _report(service.import_to_api(row))
-    db.engine.dispose()
+    db.close()
 
 
 def _command(kind: str) -> Any:
