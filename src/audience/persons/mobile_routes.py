@@ -69,9 +69,14 @@ def _own_person(conn: Connection, app: AppPrincipal, push_registration_id: str, 
     return person
 
 
-def _mobile_person(conn: Connection, app: AppPrincipal, row: Row) -> dict[str, Any]:
+def _mobile_person(
+    conn: Connection,
+    app: AppPrincipal,
+    row: Row,
+    identities: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
     """A person as a mobile call sees it: other applications' codes are not shown (§10)."""
-    body = service.person_to_api(conn, row)
+    body = service.person_to_api(conn, row, identities)
     for summary in body["installations"]:
         if summary["applicationCode"] != app.application_code:
             summary["applicationCode"] = None
@@ -194,7 +199,7 @@ def _personalize(
         if app.require_user_jwt:
             user.require(identity.external_user_id)
         caller = installations.check_app_installation(row, app.id, push_registration_id)
-        person = personalize(
+        person, identities = personalize(
             conn,
             app,
             caller,
@@ -206,7 +211,7 @@ def _personalize(
             lambda conn, target: protection.check_personalize_target(conn, app, user, target),
         )
         protection.after_personalize(conn, app, person.id)
-        return _mobile_person(conn, app, person)
+        return _mobile_person(conn, app, person, identities)
 
     return write_identities(db, work)
 

@@ -6,7 +6,7 @@ of work, which now finds the winner and takes the "existing person" branch.
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row
 
@@ -29,6 +29,13 @@ from audience.persons.service import apply_changes, get_person, identity_taken
 from audience.segments.service import refresh_person
 
 
+class Personalized(NamedTuple):
+    """The person the installation now belongs to, and its phones and emails."""
+
+    person: Any
+    identities: dict[str, list[str]]
+
+
 def require_identity(identity: Identity) -> None:
     """R2 step 0: X must hold at least one identity."""
     if identity.is_empty():
@@ -45,7 +52,7 @@ def personalize(
     set_primary: bool,
     audit: Audit,
     check_target: Callable[[Connection, Row], None] | None = None,
-) -> Row:
+) -> Personalized:
     """R2, steps 0 to 5; answers the person the installation belongs to afterwards.
     ``check_target`` may refuse the person found by X before anything changes (docs/security.md)."""
     require_identity(identity)
@@ -67,29 +74,33 @@ def personalize(
     if target is not None and check_target is not None:
         check_target(conn, target)
 
-    current = get_person(conn, installation.person_id, for_update=True)
+    # An installation's person is live (merges move installations): no merge to follow.
+    current = _row(conn, installation.person_id, for_update=True)
     already_linked = target is not None and target.id == current.id
     if current.type == "IDENTIFIED" and not already_linked:
         if not force_depersonalize:
             raise PersonalizationImpossible()
         installation = depersonalize(conn, installation, app.application_code, audit)
-        current = get_person(conn, installation.person_id, for_update=True)
+        current = _row(conn, installation.person_id, for_update=True)
 
     if target is None or already_linked:
         person = current  # promote the anonymous person, or add to the linked one
     else:
         merge_into(conn, current, target, audit)
-        person = target
-    _add_identity(conn, person, identity, audit)
+        person = _row(conn, target.id)  # the merge changed it
+    # The person's row is carried along from here, changed by what is written: the answer
+    # needs no second read (unless an eviction below touches it).
+    person, identities = _add_identity(conn, person, identity, audit)
     if attributes:
-        apply_changes(conn, _row(conn, person.id), attributes, audit)
+        person = person._replace(**apply_changes(conn, person, attributes, audit))
     if set_primary:
         update_installation(
             conn,
             get_installation(conn, installation.push_registration_id),
             {"is_primary_device": True},
         )
-    for device in installations_over_cap(conn, person.id, installation.push_registration_id):
+    evicted = installations_over_cap(conn, person.id, installation.push_registration_id)
+    for device in evicted:
         audit.record(person.id, "installationEvicted", device.push_registration_id, None)
         depersonalize(conn, device, device.application_code, audit)
     if not already_linked:
@@ -99,18 +110,21 @@ def personalize(
         )
     audit.flush(conn)
     refresh_person(conn, person.id, audit.at)
-    return _row(conn, person.id)
+    return Personalized(_row(conn, person.id) if evicted else person, identities)
 
 
-def _row(conn: Connection, live_id: str) -> Any:
+def _row(conn: Connection, live_id: str, for_update: bool = False) -> Any:
     """A live person's row as it now is (``live_id`` is no merged-away id: nothing to follow)."""
-    row = queries.find(conn, live_id)
+    row = queries.find(conn, live_id, for_update)
     assert row is not None
     return row
 
 
-def _add_identity(conn: Connection, person: Row, identity: Identity, audit: Audit) -> None:
-    """Give ``person`` the identity values of X it lacks (phones and emails are added)."""
+def _add_identity(
+    conn: Connection, person: Any, identity: Identity, audit: Audit
+) -> tuple[Any, dict[str, list[str]]]:
+    """Give ``person`` the identity values of X it lacks (phones and emails are added);
+    answers its row and identities after."""
     current = queries.identities_of(conn, person.id)
     changes: dict[str, Any] = {}
     if identity.external_user_id is not None and person.external_user_id is None:
@@ -121,14 +135,21 @@ def _add_identity(conn: Connection, person: Row, identity: Identity, audit: Audi
         changes["phones"] = current["phone"] + new_phones
     if new_emails:
         changes["emails"] = current["email"] + new_emails
-    if changes:
-        try:
-            # Every owner of X was found at the start (none but ``person``): not asked again.
-            apply_changes(conn, person, changes, audit, current_identities=current)
-        except UserMergeInterrupted as exc:
-            # Every owner of X was found at the start, so a conflict now can only be a
-            # concurrent request claiming a value since: run again and see the winner.
-            raise ConcurrentChange from exc
+    if not changes:
+        return person, current
+    try:
+        # Every owner of X was found at the start (none but ``person``): not asked again.
+        written = apply_changes(conn, person, changes, audit, current_identities=current)
+    except UserMergeInterrupted as exc:
+        # Every owner of X was found at the start, so a conflict now can only be a
+        # concurrent request claiming a value since: run again and see the winner.
+        raise ConcurrentChange from exc
+    # As ``identities_of`` reads them: by creation time (the new ones last), then value.
+    identities = {
+        "phone": current["phone"] + sorted(new_phones),
+        "email": current["email"] + sorted(new_emails),
+    }
+    return person._replace(**written), identities
 
 
 def depersonalize(conn: Connection, installation: Row, application_code: str, audit: Audit) -> Row:

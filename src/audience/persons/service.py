@@ -61,8 +61,12 @@ def get_person(conn: Connection, person_id: str, for_update: bool = False) -> Ro
 _STANDARD_API_NAMES = tuple((name, to_camel(name)) for name in STANDARD_FIELDS)
 
 
-def person_to_api(conn: Connection, row: Any) -> dict[str, Any]:
-    identities = queries.identities_of(conn, row.id)
+def person_to_api(
+    conn: Connection, row: Any, identities: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """The person as the API shows it; ``identities`` when the caller knows them already."""
+    if identities is None:
+        identities = queries.identities_of(conn, row.id)
     body: dict[str, Any] = {
         "id": row.id,
         "type": row.type,
@@ -109,8 +113,9 @@ def apply_changes(
     changes: dict[str, Any],
     audit: Audit,
     current_identities: dict[str, list[str]] | None = None,
-) -> bool:
-    """Apply sent person fields (snake_case) to ``row``; answers whether anything changed.
+) -> dict[str, Any]:
+    """Apply sent person fields (snake_case) to ``row``; answers the columns written (empty
+    when nothing changed), so callers can answer the person without reading it again.
     ``current_identities``: the person's phones and emails, when the caller read them and
     found that no other person owns the identities sent (personalize): not read again."""
     values: dict[str, Any] = {}
@@ -135,7 +140,7 @@ def apply_changes(
     if changed:
         values["updated_at"] = audit.at
         queries.update_person(conn, row.id, **values)
-    return changed
+    return values
 
 
 def _apply_identities(
@@ -213,14 +218,15 @@ def create_person(conn: Connection, fields: dict[str, Any], audit: Audit) -> Row
     return get_person(conn, person_id)
 
 
-def update_person(conn: Connection, row: Row, fields: dict[str, Any], audit: Audit) -> Row:
-    if apply_changes(conn, row, fields, audit):
-        audit.flush(conn)
-        refresh_person(conn, row.id, audit.at)
-        found = queries.find(conn, row.id)  # row.id is live: no merge to follow
-        assert found is not None
-        return found
-    return row
+def update_person(conn: Connection, row: Any, fields: dict[str, Any], audit: Audit) -> Any:
+    """``row`` (as :func:`queries.find` answers it) changed by ``fields``; answers the row as
+    it now is, from the values written rather than read again."""
+    written = apply_changes(conn, row, fields, audit)
+    if not written:
+        return row
+    audit.flush(conn)
+    refresh_person(conn, row.id, audit.at)
+    return row._replace(**written)
 
 
 def erase_merge_journal(conn: Connection, ids: list[str]) -> None:
