@@ -86,6 +86,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     app = FastAPI(
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry hooks: Audience exports Prometheus metrics and its
+        # access log itself (audience.observability); off, each request skips their checks.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         title="Audience",
         version=__version__,
         description="Self-hosted mobile audience profiling: installations, persons, events, "

@@ -78,9 +78,15 @@ def list_definitions(
 # --- events ------------------------------------------------------------------------------------
 
 
-_existing_event_ids = DriverStatement(
-    f"SELECT event_id FROM events WHERE push_registration_id = ? AND event_id {_IN_JSON_LIST}",
-    f"SELECT event_id FROM events WHERE push_registration_id = ? AND event_id {_IN_JSONB_LIST}",
+# The batch's definitions and its already-stored eventIds in one statement (one round trip
+# less on PostgreSQL): rows ('d', id, active, properties) and ('e', eventId, NULL, NULL).
+_definitions_and_event_ids = DriverStatement(
+    f"SELECT 'd', id, active, properties FROM event_definitions WHERE id {_IN_JSON_LIST} "
+    "UNION ALL SELECT 'e', event_id, NULL, NULL FROM events "
+    f"WHERE push_registration_id = ? AND event_id {_IN_JSON_LIST}",
+    f"SELECT 'd', id, active, properties FROM event_definitions WHERE id {_IN_JSONB_LIST} "
+    "UNION ALL SELECT 'e', event_id, NULL, NULL FROM events "
+    f"WHERE push_registration_id = ? AND event_id {_IN_JSONB_LIST}",
 )
 
 
@@ -107,11 +113,12 @@ def read_for_batch(
     but stalled now and then: p99 65 -> 160 ms for batches.)
     """
     installation = key_of(FIND_KEY_FOR_UPDATE.run(conn, (push_registration_id,)).fetchall())
-    definitions = find_definitions(conn, definition_ids)
-    stored: set[str] = set()
-    if event_ids:
-        params = (push_registration_id, _list_param(event_ids))
-        stored = {event_id for (event_id,) in _existing_event_ids.run(conn, params)}
+    if not event_ids:
+        return BatchReads(installation, find_definitions(conn, definition_ids), set())
+    params = (_list_param(definition_ids), push_registration_id, _list_param(event_ids))
+    found = _definitions_and_event_ids.run(conn, params).fetchall()
+    definitions = _definition_rows([row[1:] for row in found if row[0] == "d"])
+    stored = {row[1] for row in found if row[0] == "e"}
     return BatchReads(installation, definitions, stored)
 
 

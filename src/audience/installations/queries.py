@@ -127,6 +127,7 @@ _live_summaries = DriverSelect(
         installations.c.application_version,
         installations.c.created_at,
         installations.c.updated_at,
+        applications.c.require_user_jwt,  # whether the person is protected (persons.protection)
     )
     .join(applications, applications.c.id == installations.c.application_id)
     .where(

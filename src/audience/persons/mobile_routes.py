@@ -74,9 +74,10 @@ def _mobile_person(
     app: AppPrincipal,
     row: Row,
     identities: dict[str, list[str]] | None = None,
+    live: list[Any] | None = None,
 ) -> dict[str, Any]:
     """A person as a mobile call sees it: other applications' codes are not shown (§10)."""
-    body = service.person_to_api(conn, row, identities)
+    body = service.person_to_api(conn, row, identities, live)
     for summary in body["installations"]:
         if summary["applicationCode"] != app.application_code:
             summary["applicationCode"] = None
@@ -231,8 +232,9 @@ def read_own_person(
     user = _user(db, app, user_token)
     with db.read() as conn:
         person = _own_person(conn, app, push_registration_id, lock=False)
-        protection.check_access(conn, app, user, person)
-        return _mobile_person(conn, app, person)
+        live = installations.queries.live_summaries_for_person(conn, person.id)
+        protection.check_access(conn, app, user, person, live)
+        return _mobile_person(conn, app, person, live=live)
 
 
 @bare_route(
@@ -271,13 +273,15 @@ def _update_own_person(
         app, row = installations.mobile_call(conn, db, authorization, push_registration_id)
         caller = installations.check_app_installation(row, app.id, push_registration_id)
         person = _lock_own_person(conn, caller, push_registration_id)
-        protection.check_access(conn, app, user, person)
+        # Read once for the protection check and the answer (an update moves no device).
+        live = installations.queries.live_summaries_for_person(conn, person.id)
+        protection.check_access(conn, app, user, person, live)
         return update_person_in_order(
             conn,
             person,
             dict(fields),
             _audit(push_registration_id),
-            render=lambda updated: _mobile_person(conn, app, updated),
+            render=lambda updated: _mobile_person(conn, app, updated, live=live),
         )
 
     return write_identities(db, work)

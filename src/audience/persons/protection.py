@@ -7,6 +7,9 @@ once it is personalized through, or holds a live installation of, an application
 valid under the *calling* application's secret for the person's ``externalUserId``.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import Connection, Row
 
 from audience.auth.principals import AppPrincipal
@@ -15,16 +18,28 @@ from audience.errors import ApiError
 from audience.persons import queries
 
 
-def is_protected(conn: Connection, person: Row) -> bool:
-    return bool(person.protected) or queries.holds_live_installation_of_jwt_app(conn, person.id)
+def is_protected(conn: Connection, person: Row, live: Sequence[Any] | None = None) -> bool:
+    """``live``: the person's live installations with their application's
+    ``require_user_jwt``, when the caller has read them (no query then)."""
+    if person.protected:
+        return True
+    if live is not None:
+        return any(device.require_user_jwt for device in live)
+    return queries.holds_live_installation_of_jwt_app(conn, person.id)
 
 
-def check_access(conn: Connection, app: AppPrincipal, user: UserToken, person: Row) -> None:
+def check_access(
+    conn: Connection,
+    app: AppPrincipal,
+    user: UserToken,
+    person: Row,
+    live: Sequence[Any] | None = None,
+) -> None:
     """A mobile read or change of ``person``: identified persons need the user's token when
     the calling app requires it (docs/api.md) or the person is protected (docs/security.md)."""
     if person.type != "IDENTIFIED":
         return
-    if app.require_user_jwt or is_protected(conn, person):
+    if app.require_user_jwt or is_protected(conn, person, live):
         user.require(person.external_user_id)
 
 

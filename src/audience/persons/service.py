@@ -62,9 +62,13 @@ _STANDARD_API_NAMES = tuple((name, to_camel(name)) for name in STANDARD_FIELDS)
 
 
 def person_to_api(
-    conn: Connection, row: Any, identities: dict[str, list[str]] | None = None
+    conn: Connection,
+    row: Any,
+    identities: dict[str, list[str]] | None = None,
+    live: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """The person as the API shows it; ``identities`` when the caller knows them already."""
+    """The person as the API shows it; ``identities`` and ``live`` (its live installations'
+    summaries) when the caller has read them already."""
     if identities is None:
         identities = queries.identities_of(conn, row.id)
     body: dict[str, Any] = {
@@ -78,7 +82,8 @@ def person_to_api(
         body[api_name] = getattr(row, name)
     body["tags"] = queries.tags_of(conn, row.id)
     body["customAttributes"] = row.custom_attributes or {}
-    live = live_summaries_for_person(conn, row.id)
+    if live is None:
+        live = live_summaries_for_person(conn, row.id)
     body["installations"] = [installation_summary(inst) for inst in live]
     body["createdAt"] = isoformat(row.created_at)
     body["updatedAt"] = isoformat(row.updated_at)
