@@ -21,7 +21,7 @@ def test_personalizing_into_a_known_person_merges_the_anonymous_one_survivor_win
             factories.audit(),
         )
         identity = service.read_identity({"external_user_id": "ann"})
-        result, _ = personalize(conn, shop, device, identity, None, False, False, factories.audit())
+        result = personalize(conn, shop, device, identity, None, False, False, factories.audit())[0]
 
         assert result.id == ann.id
         assert (result.first_name, result.last_name) == (
@@ -37,7 +37,7 @@ def test_depersonalize_moves_the_device_to_a_new_anonymous_person(db: Database) 
         shop = factories.app(conn)
         device = factories.installation(conn, shop)
         identity = service.read_identity({"emails": ["Bo@Example.com"]})
-        bo, _ = personalize(conn, shop, device, identity, None, False, True, factories.audit())
+        bo, *_ = personalize(conn, shop, device, identity, None, False, True, factories.audit())
         moved = depersonalize(conn, device, shop.application_code, factories.audit())
 
         assert moved.person_id != bo.id and not moved.is_primary_device

@@ -56,10 +56,15 @@ def check_not_blocked(fields: dict[str, Any], prefix: str = "") -> None:
             )
 
 
-def installations_over_cap(conn: Connection, person_id: str, keep_id: str) -> list[Any]:
+def installations_over_cap(
+    conn: Connection, person_id: str, keep_id: str, live_count: int | None = None
+) -> list[Any]:
     """Over the cap, the least recently seen live installations (last launch or update,
-    whichever is later) other than ``keep_id`` are answered for eviction, oldest first."""
-    if installation_queries.live_count(conn, person_id) <= _limits.max_installations:
+    whichever is later) other than ``keep_id`` are answered for eviction, oldest first.
+    ``live_count``: how many live installations the person has, when the caller knows."""
+    if live_count is None:
+        live_count = installation_queries.live_count(conn, person_id)
+    if live_count <= _limits.max_installations:
         return []  # the usual case, from one count (personalize runs this every time)
     live = installation_queries.live_for_person(conn, person_id)
     excess = len(live) - _limits.max_installations

@@ -200,7 +200,7 @@ def _personalize(
         if app.require_user_jwt:
             user.require(identity.external_user_id)
         caller = installations.check_app_installation(row, app.id, push_registration_id)
-        person, identities = personalize(
+        person, identities, live = personalize(
             conn,
             app,
             caller,
@@ -212,7 +212,7 @@ def _personalize(
             lambda conn, target: protection.check_personalize_target(conn, app, user, target),
         )
         protection.after_personalize(conn, app, person.id)
-        return _mobile_person(conn, app, person, identities)
+        return _mobile_person(conn, app, person, identities, live)
 
     return write_identities(db, work)
 

@@ -19,6 +19,7 @@ from audience.errors import (
     UserMergeInterrupted,
 )
 from audience.events.standard import DEPERSONALIZE, PERSONALIZE, record_standard_event
+from audience.installations.queries import live_summaries_for_person
 from audience.installations.service import get_installation, move_to_person, update_installation
 from audience.persons import queries
 from audience.persons.audit import Audit
@@ -30,10 +31,12 @@ from audience.segments.service import refresh_person
 
 
 class Personalized(NamedTuple):
-    """The person the installation now belongs to, and its phones and emails."""
+    """The person the installation now belongs to, its phones and emails, and its live
+    installations' summaries (None: not read)."""
 
     person: Any
     identities: dict[str, list[str]]
+    live: list[Any] | None
 
 
 def require_identity(identity: Identity) -> None:
@@ -99,7 +102,10 @@ def personalize(
             get_installation(conn, installation.push_registration_id),
             {"is_primary_device": True},
         )
-    evicted = installations_over_cap(conn, person.id, installation.push_registration_id)
+    # The live installations as the answer shows them, unless an eviction changes them.
+    live: list[Any] | None = live_summaries_for_person(conn, person.id)
+    assert live is not None
+    evicted = installations_over_cap(conn, person.id, installation.push_registration_id, len(live))
     for device in evicted:
         audit.record(person.id, "installationEvicted", device.push_registration_id, None)
         depersonalize(conn, device, device.application_code, audit)
@@ -110,7 +116,9 @@ def personalize(
         )
     audit.flush(conn)
     refresh_person(conn, person.id, audit.at)
-    return Personalized(_row(conn, person.id) if evicted else person, identities)
+    if evicted:
+        person, live = _row(conn, person.id), None
+    return Personalized(person, identities, live)
 
 
 def _row(conn: Connection, live_id: str, for_update: bool = False) -> Any:
