@@ -19,8 +19,12 @@ from audience.errors import (
     UserMergeInterrupted,
 )
 from audience.events.standard import DEPERSONALIZE, PERSONALIZE, record_standard_event
-from audience.installations.queries import live_summaries_for_person
-from audience.installations.service import get_installation, move_to_person, update_installation
+from audience.installations.service import (
+    get_installation,
+    live_summaries_for_person,
+    move_to_person,
+    update_installation,
+)
 from audience.persons import queries
 from audience.persons.audit import Audit
 from audience.persons.guardrails import installations_over_cap
