@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from audience.attributes.values import merge_custom_attributes
 from audience.errors import ApiError, validation_error
-from audience.ids import new_id
+from audience.ids import new_time_ordered_id
 from audience.imports import queries
 from audience.persons.identities import Identity
 from audience.persons.service import (
@@ -136,7 +136,7 @@ class Batch:
             fields["tags"] = {"add": fields["tags"]}
         if not found:
             state = State(
-                id=new_id(),
+                id=new_time_ordered_id(),
                 new=True,
                 type="ANONYMOUS",
                 external_user_id=None,
