@@ -285,10 +285,11 @@ class Batch:
         queries.update_persons(conn, [self._row(s) for s in changed if not s.new])
         queries.insert_identities(conn, self.new_identities)
         queries.insert_tags(conn, self.new_tags)
-        at, source = self.at, self.source
         queries.insert_changes(
             conn,
-            [(pid, at, source, name, _json(old), _json(new)) for pid, name, old, new in self.audit],
+            self.at,
+            self.source,
+            [(pid, name, _json(old), _json(new)) for pid, name, old, new in self.audit],
         )
         if wanted(conn, [PERSON_UPDATED]):
             publish_person_changes(
@@ -335,8 +336,11 @@ def _json(value: Any) -> str:
         return "null"
     if isinstance(value, str):
         return str(_encode_text(value))
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return "[" + ", ".join(_encode_text(item) for item in value) + "]"
+    if type(value) is list:
+        try:
+            return "[" + ", ".join(map(_encode_text, value)) + "]"
+        except TypeError:  # not all text
+            pass
     return json.dumps(value)
 
 

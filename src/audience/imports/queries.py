@@ -249,14 +249,12 @@ def insert_tags(conn: Connection, rows: list[tuple[str, str]]) -> None:
     _write_rows(conn, "person_tags", ("person_id", "tag"), rows)
 
 
-def insert_changes(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Audit rows (person_id, changed_at, source, field, old_value, new_value), values as
-    JSON text."""
-    if conn.dialect.name == "sqlite":
-        times: dict[datetime, str] = {}  # a batch's rows share one time
-        rows = [
-            (row[0], times.get(row[1]) or times.setdefault(row[1], sqlite_time(row[1])), *row[2:])
-            for row in rows
-        ]
+def insert_changes(
+    conn: Connection, at: datetime, source: str, rows: list[tuple[str, str, str, str]]
+) -> None:
+    """Audit rows of one batch (one time, one source): (person_id, field, old_value,
+    new_value), values as JSON text."""
+    changed_at: Any = sqlite_time(at) if conn.dialect.name == "sqlite" else at
     columns = ("person_id", "changed_at", "source", "field", "old_value", "new_value")
-    _write_rows(conn, "person_changes", columns, rows)
+    stored = [(pid, changed_at, source, name, old, new) for pid, name, old, new in rows]
+    _write_rows(conn, "person_changes", columns, stored)
