@@ -150,3 +150,24 @@ def test_imports_keep_stored_membership_equal_to_fresh_evaluation(
     assert job["created"] == 4
     for segment_id, rule in zip(segment_ids, RULES, strict=True):
         assert stored_members(api, segment_id) == fresh_members(api.db, rule), rule
+
+
+def test_text_with_tabs_newlines_and_backslashes_is_stored_as_sent(
+    api: Api, settings: Settings
+) -> None:
+    """The bulk writes escape what their format needs (PostgreSQL's COPY text)."""
+    api.define_attribute("note", "string")
+    body = (
+        "externalUserId,firstName,lastName,custom.note,tags\n"
+        'ext\\1,"a\tb","c\nd\re","back\\slash \\N ""q""",t\\1\n'
+    )
+    job = run_import(api, settings, "persons", body)
+    assert (job["created"], job["failed"]) == (1, 0), import_errors(api, job["id"])
+    person = lookup(api, externalUserId="ext\\1")
+    assert person is not None
+    assert (person["firstName"], person["lastName"]) == ("a\tb", "c\nd\re")
+    assert person["customAttributes"] == {"note": 'back\\slash \\N "q"'}
+    assert person["tags"] == ["t\\1"]
+    changes = api.client.get(f"/v1/persons/{person['id']}/changes", headers=api.admin).json()
+    values = {c["field"]: c["newValue"] for c in changes["items"]}
+    assert values["lastName"] == "c\nd\re" and values["tags"] == ["t\\1"]

@@ -16,6 +16,7 @@ from audience.errors import ApiError
 
 LIST_COLUMNS = frozenset({"emails", "phones", "tags"})
 _INTEGER = re.compile(r"^-?\d+$")
+_PARSED_TYPES = frozenset({"number", "boolean", "list"})
 
 
 def split_list(value: Any) -> Any:
@@ -63,7 +64,9 @@ def nest(
         if is_csv:
             if value == "":
                 continue
-            value = typed_cell(types.get(name), value, error_for(name, value))
+            type_name = types.get(name)
+            if type_name in _PARSED_TYPES:  # other cells stay text (no error to prepare)
+                value = typed_cell(type_name, value, error_for(name, value))
         values[name] = value
     return values or None
 

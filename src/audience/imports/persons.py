@@ -51,9 +51,12 @@ def attribute_types(conn: Connection) -> dict[str, str]:
 def checked_fields(body: dict[str, Any]) -> dict[str, Any]:
     """The row through the API's own request model (limits, types, unknown fields)."""
     try:
-        return dict(PersonCreate.model_validate(body).sent())
+        model = PersonCreate.model_validate(body)
     except ValidationError as exc:
         raise error_from_validation(exc.errors()) from None
+    # ``model.sent()`` without its serializer pass: PersonCreate holds no nested models, so
+    # the attributes are what ``model_dump`` would answer.
+    return {name: getattr(model, name) for name in model.model_fields_set}
 
 
 def checked_row(

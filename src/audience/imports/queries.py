@@ -182,6 +182,19 @@ def sqlite_time(value: datetime) -> str:
     return value.isoformat(sep=" ", timespec="microseconds")
 
 
+def _sqlite_times() -> Any:
+    """``sqlite_time`` remembering its answers: a batch's rows mostly share one time."""
+    seen: dict[datetime, str] = {}
+
+    def stored(value: datetime) -> str:
+        text = seen.get(value)
+        if text is None:
+            text = seen[value] = sqlite_time(value)
+        return text
+
+    return stored
+
+
 def _write_rows(
     conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
@@ -204,7 +217,8 @@ def _write_rows(
 def insert_persons(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """New persons: tuples in ``PERSON_COLUMNS`` order (JSON as text, times as datetimes)."""
     if conn.dialect.name == "sqlite":
-        rows = [(*row[:9], sqlite_time(row[9]), sqlite_time(row[10]), 0) for row in rows]
+        time = _sqlite_times()
+        rows = [(*row[:9], time(row[9]), time(row[10]), 0) for row in rows]
     else:
         rows = [(*row, False) for row in rows]
     _write_rows(conn, "persons", (*PERSON_COLUMNS, "protected"), rows)
@@ -224,10 +238,11 @@ def update_persons(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     )
     sql = f"UPDATE persons SET {assignments} WHERE id = {mark}"
     params = []
+    time = _sqlite_times()
     for row in rows:
         values = dict(zip(PERSON_COLUMNS, row, strict=True))
         if sqlite:
-            values["updated_at"] = sqlite_time(values["updated_at"])
+            values["updated_at"] = time(values["updated_at"])
         params.append((*(values[name] for name in names), values["id"]))
     driver: Any = conn.connection.driver_connection
     cursor = driver.cursor()
@@ -240,7 +255,8 @@ def update_persons(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
 def insert_identities(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """(kind, value, person_id, created_at)."""
     if conn.dialect.name == "sqlite":
-        rows = [(kind, value, pid, sqlite_time(at)) for kind, value, pid, at in rows]
+        time = _sqlite_times()
+        rows = [(kind, value, pid, time(at)) for kind, value, pid, at in rows]
     _write_rows(conn, "person_identities", ("kind", "value", "person_id", "created_at"), rows)
 
 
@@ -249,14 +265,12 @@ def insert_tags(conn: Connection, rows: list[tuple[str, str]]) -> None:
     _write_rows(conn, "person_tags", ("person_id", "tag"), rows)
 
 
-def insert_changes(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Audit rows (person_id, changed_at, source, field, old_value, new_value), values as
-    JSON text."""
-    if conn.dialect.name == "sqlite":
-        times: dict[datetime, str] = {}  # a batch's rows share one time
-        rows = [
-            (row[0], times.get(row[1]) or times.setdefault(row[1], sqlite_time(row[1])), *row[2:])
-            for row in rows
-        ]
+def insert_changes(
+    conn: Connection, at: datetime, source: str, rows: list[tuple[str, str, str, str]]
+) -> None:
+    """Audit rows of one batch (one time, one source): (person_id, field, old_value,
+    new_value), values as JSON text."""
+    changed_at: Any = sqlite_time(at) if conn.dialect.name == "sqlite" else at
     columns = ("person_id", "changed_at", "source", "field", "old_value", "new_value")
-    _write_rows(conn, "person_changes", columns, rows)
+    stored = [(pid, changed_at, source, name, old, new) for pid, name, old, new in rows]
+    _write_rows(conn, "person_changes", columns, stored)

@@ -174,7 +174,8 @@ def _apply_batch(db: Database, job: Any, position: int, batch: list[ParsedRow]) 
         audit = Audit(f"import:{job.id}", now)
         savepoint = conn.begin_nested() if job.dry_run else None
         if job.kind == "persons":
-            counts, errors, touched = _persons_batch(conn, batch, is_csv, audit)
+            with person_batch.paused_gc():
+                counts, errors, touched = _persons_batch(conn, batch, is_csv, audit)
         else:
             counts, errors, touched = _events_batch(conn, batch, is_csv, now)
         if job.kind == "events":

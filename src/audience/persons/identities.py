@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import phonenumbers
 
 from audience.errors import ApiError
+from audience.persons.phones import quick_e164
 
 MAX_EXTERNAL_USER_ID = 256
 MAX_EMAIL = 255
@@ -44,6 +45,11 @@ def normalize_phone(raw: object, field_name: str = "phones") -> str:
         text = "+" + text[2:]  # the international call prefix most of the world dials
     if not text.startswith("+"):
         text = "+" + text  # numbers are stored and sent in international form
+    known = quick_e164(text)  # the library's answer without its generic parsing
+    if known is not None:
+        if not known:
+            raise ApiError(400, "PHONE_INVALID", f"Invalid phone number {raw!r}", field_name)
+        return known
     try:
         parsed = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException:
