@@ -7,8 +7,11 @@ are skipped but keep their number, so an error names the line an editor shows mi
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
+
+import orjson
 
 from audience.db import Database
 from audience.imports import queries
@@ -49,6 +52,22 @@ def _text(db: Database, import_id: str) -> io.TextIOWrapper:
     return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
 
 
+# 19 digits in a row may be an integer orjson would read as a float (past 64 bits).
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+
+
+def loads(line: str) -> Any:
+    """``json.loads``, by orjson (a fifth of the time) where it reads the same: ``json`` reads
+    what orjson refuses (NaN, 1e400, lone surrogates) and lines that may hold integers past 64 bits
+    (orjson makes floats of them), so a line means what it always meant."""
+    if _LONG_DIGITS.search(line):
+        return json.loads(line)
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
+
+
 # A row: its number, and its fields (CSV: strings; NDJSON: JSON values), or the reason it
 # could not be parsed at all.
 ParsedRow = tuple[int, dict[str, Any] | None, str | None]
@@ -69,7 +88,7 @@ def rows(db: Database, import_id: str, file_format: str) -> Iterator[ParsedRow]:
             if not line.strip():
                 continue
             try:
-                value = json.loads(line)
+                value = loads(line)
             except ValueError:
                 yield number, None, "the line is not valid JSON"
                 continue
