@@ -214,9 +214,13 @@ def _stored_without_ids(conn: Connection, rows: Sequence[EventRow]) -> set[Dedup
 
 
 def _run(conn: Connection, sqlite: str, postgresql: str, params: Sequence[Any]) -> list[Any]:
+    """On the driver. Never a prepared statement on PostgreSQL (psycopg prepares a statement
+    run five times): a generic plan cannot hash the list of eventIds, and a filter that
+    searches a 5,000-element list for each stored event took seconds a batch."""
     driver: Any = conn.connection.driver_connection
-    is_sqlite = conn.dialect.name == "sqlite"
-    return list(driver.execute(sqlite if is_sqlite else postgresql, params).fetchall())
+    if conn.dialect.name == "sqlite":
+        return list(driver.execute(sqlite, params).fetchall())
+    return list(driver.execute(postgresql, params, prepare=False).fetchall())
 
 
 def _stored_server_events(conn: Connection, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
