@@ -54,6 +54,7 @@ def _text(db: Database, import_id: str) -> io.TextIOWrapper:
 # orjson reads an integer past 64 bits as a float; ``json`` as an int (which the API's checks
 # refuse as out of range). Any float this large sends the line to ``json``.
 _BIG = 2.0**63
+_TRICKY = (float, dict, list)
 
 
 def _may_differ(value: Any) -> bool:
@@ -64,10 +65,10 @@ def _may_differ(value: Any) -> bool:
         value = value.values()
     elif kind is not list:
         return False
-    return any(_may_differ(item) for item in value if type(item) in _TRICKY)
-
-
-_TRICKY = (float, dict, list)
+    for item in value:  # noqa: SIM110 -- a loop, not a generator: once per NDJSON line
+        if type(item) in _TRICKY and _may_differ(item):
+            return True
+    return False
 
 
 def loads(line: str) -> Any:
