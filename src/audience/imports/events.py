@@ -7,14 +7,14 @@ eventIds are read in a few set queries, and its new events are written at once
 """
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from audience.db import sqlite_page_cache
 from audience.errors import ApiError
 from audience.events.definitions import load_for_ingestion
 from audience.events.validation import CheckedEvent, Definition, InvalidEvent, check_event
@@ -281,30 +281,15 @@ def stored_keys(conn: Connection, rows: Sequence[EventRow]) -> set[DedupeKey]:
     return found
 
 
-# SQLite's page cache while a batch writes its events (the default is 2 MB): a batch's inserts
-# land all over the events indexes (by person, by installation and eventId), and with the
-# small cache the same index pages were written out and read back within one batch. Set for
-# the batch only: the connection goes back to the pool with its usual cache.
+# SQLite's page cache while a batch looks up and writes its events: the inserts land all over
+# the events indexes (by person, by installation and eventId), and with the default 2 MB the
+# same index pages were written out and read back within one batch.
 BATCH_CACHE_KIB = 64 * 1024
-
-
-@contextmanager
-def _batch_page_cache(conn: Connection) -> Iterator[None]:
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    driver: Any = conn.connection.driver_connection
-    (usual,) = driver.execute("PRAGMA cache_size").fetchone()
-    driver.execute(f"PRAGMA cache_size = -{BATCH_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        driver.execute(f"PRAGMA cache_size = {int(usual)}")
 
 
 def store(conn: Connection, rows: Sequence[EventRow], received_at: datetime) -> list[EventRow]:
     """Insert the rows not stored yet (nor earlier in the batch); answers those inserted."""
-    with _batch_page_cache(conn):
+    with sqlite_page_cache(conn, BATCH_CACHE_KIB):
         return _store(conn, rows, received_at)
 
 
