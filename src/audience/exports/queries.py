@@ -6,14 +6,12 @@ them, each custom attribute as its CSV cell), then the page's identities and its
 same id range (one index range scan each); ``person_page`` merges them into finished rows.
 """
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
-from audience.attributes.values import NAME_PATTERN
 from audience.tables import (
     attribute_definitions,
     event_definitions,
@@ -42,28 +40,31 @@ def _time_sql(column: str, sqlite: bool) -> str:
     )
 
 
-def _custom_cell_sql(name: str, sqlite: bool) -> str:
-    """A custom attribute's CSV cell: text as it is, booleans ``true``/``false``, numbers as
+def _custom_cells_sql(names: Sequence[str], sqlite: bool) -> tuple[list[str], list[str]]:
+    """Each custom attribute's CSV cell, and the statement's parameters they take (the names,
+    bound, never written into the SQL): text as it is, booleans ``true``/``false``, numbers as
     their JSON text, lists and objects as JSON, absent or null as NULL (an empty cell)."""
-    if not re.fullmatch(NAME_PATTERN, name):  # names are checked when defined: never here
-        raise ValueError(f"not an attribute name: {name!r}")
     if not sqlite:
-        return f"p.custom_attributes ->> '{name}'"
-    path = f"'$.\"{name}\"'"
-    return (
-        f"CASE json_type(p.custom_attributes, {path}) WHEN 'true' THEN 'true' "
-        f"WHEN 'false' THEN 'false' ELSE p.custom_attributes ->> {path} END"
+        return ["p.custom_attributes ->> ?" for _ in names], list(names)
+    cell = (
+        "CASE json_type(p.custom_attributes, ?) WHEN 'true' THEN 'true' "
+        "WHEN 'false' THEN 'false' ELSE p.custom_attributes ->> ? END"
     )
+    paths = [f'$."{name}"' for name in names]
+    return [cell for _ in names], [path for path in paths for _ in range(2)]
 
 
-def _page_sql(sqlite: bool, custom_names: Sequence[str] | None, in_segment: bool) -> str:
+def _page_sql(
+    sqlite: bool, custom_names: Sequence[str] | None, in_segment: bool
+) -> tuple[str, list[str]]:
     """Persons after an id: (id, externalUserId, first, last, middle, gender, birthday, then
     one cell per custom name — or, with ``custom_names`` None, the attributes as JSON text —
-    createdAt, updatedAt)."""
+    createdAt, updatedAt), and the parameters the custom cells take."""
     if custom_names is None:
         custom = ["p.custom_attributes" if sqlite else "p.custom_attributes::text"]
+        params: list[str] = []
     else:
-        custom = [_custom_cell_sql(name, sqlite) for name in custom_names]
+        custom, params = _custom_cells_sql(custom_names, sqlite)
     columns = [
         "p.id, p.external_user_id, p.first_name, p.last_name, p.middle_name, p.gender, p.birthday",
         *custom,
@@ -71,7 +72,8 @@ def _page_sql(sqlite: bool, custom_names: Sequence[str] | None, in_segment: bool
         _time_sql("p.updated_at", sqlite),
     ]
     join = _IN_SEGMENT if in_segment else ""
-    return f"SELECT {', '.join(columns)} FROM persons p{join} WHERE p.id > ? ORDER BY p.id LIMIT ?"
+    sql = f"SELECT {', '.join(columns)} FROM persons p{join} WHERE p.id > ? ORDER BY p.id LIMIT ?"
+    return sql, params
 
 
 def _run(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -99,9 +101,9 @@ def person_page(
     """A page of persons (rows as ``_page_sql`` gives them), and each one's (emails, phones,
     tags) in the order the API lists them."""
     sqlite = conn.dialect.name == "sqlite"
-    sql = _page_sql(sqlite, custom_names, segment_id is not None)
-    params = (after_id, limit) if segment_id is None else (segment_id, after_id, limit)
-    page = _run(conn, sql, params)
+    sql, params = _page_sql(sqlite, custom_names, segment_id is not None)
+    keys = (after_id, limit) if segment_id is None else (segment_id, after_id, limit)
+    page = _run(conn, sql, (*params, *keys))
     if not page:
         return [], {}
     if segment_id is None:
