@@ -82,7 +82,6 @@ KNOWN_REACHES = {
     ("flows/triggers.py", "segments.queries"),
     ("flows/triggers.py", "segments.rules"),
     ("imports/events.py", "events.definitions"),
-    ("imports/events.py", "events.queries"),
     ("imports/events.py", "events.validation"),
     ("imports/person_batch.py", "attributes.values"),
     ("imports/person_batch.py", "persons.identities"),

@@ -1,4 +1,10 @@
-"""SQL of exports: keyset pages (constant memory, no long transaction) and their extras."""
+"""SQL of exports: keyset pages (constant memory, no long transaction) and their extras.
+
+The persons export is this module's hot loop. A page is three statements on the driver: the
+persons, with their cells formatted by the database (times as ``clock.isoformat`` writes
+them, each custom attribute as its CSV cell), then the page's identities and its tags by the
+same id range (one index range scan each); ``person_page`` merges them into finished rows.
+"""
 
 from collections.abc import Sequence
 from datetime import datetime
@@ -13,19 +19,61 @@ from audience.tables import (
     persons,
 )
 
-_PAGE_SQL = (
-    "SELECT p.id, p.external_user_id, p.first_name, p.last_name, p.middle_name, p.gender, "
-    "p.birthday, p.custom_attributes, p.created_at, p.updated_at FROM persons p{join} "
-    "WHERE p.id > ? ORDER BY p.id LIMIT ?"
-)
 _IN_SEGMENT = " JOIN segment_members m ON m.person_id = p.id AND m.segment_id = ?"
-# A page's identities and tags: by the page's id range (one index range scan) for a whole
-# export, by its ids for a segment's (whose members may be spread over every range).
-_LISTS_SQL = {
-    "identities": "SELECT person_id, kind, value FROM person_identities WHERE {where} "
-    "ORDER BY person_id, created_at, value",
-    "tags": "SELECT person_id, tag FROM person_tags WHERE {where} ORDER BY person_id, tag",
-}
+# A page's identities and tags: by the page's id range for a whole export, by its ids for a
+# segment's (whose members may be spread over every range); ``{where}`` is filled in.
+_IDENTITIES_SQL = (
+    "SELECT person_id, kind, value FROM person_identities WHERE {where} "
+    "ORDER BY person_id, created_at, value"
+)
+_TAGS_SQL = "SELECT person_id, tag FROM person_tags WHERE {where} ORDER BY person_id, tag"
+
+
+def _time_sql(column: str, sqlite: bool) -> str:
+    """``clock.isoformat`` of a time column, computed by the database. SQLite stores the text
+    ``YYYY-MM-DD HH:MM:SS.ffffff``; both cut the milliseconds as ``isoformat`` does."""
+    if not sqlite:
+        return f'to_char({column}, \'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\')'
+    return (
+        f"CASE WHEN length({column}) = 26 THEN substr({column}, 1, 10) || 'T' || "
+        f"substr({column}, 12, 12) || 'Z' ELSE strftime('%Y-%m-%dT%H:%M:%fZ', {column}) END"
+    )
+
+
+def _custom_cells_sql(names: Sequence[str], sqlite: bool) -> tuple[list[str], list[str]]:
+    """Each custom attribute's CSV cell, and the statement's parameters they take (the names,
+    bound, never written into the SQL): text as it is, booleans ``true``/``false``, numbers as
+    their JSON text, lists and objects as JSON, absent or null as NULL (an empty cell)."""
+    if not sqlite:
+        return ["p.custom_attributes ->> ?" for _ in names], list(names)
+    cell = (
+        "CASE json_type(p.custom_attributes, ?) WHEN 'true' THEN 'true' "
+        "WHEN 'false' THEN 'false' ELSE p.custom_attributes ->> ? END"
+    )
+    paths = [f'$."{name}"' for name in names]
+    return [cell for _ in names], [path for path in paths for _ in range(2)]
+
+
+def _page_sql(
+    sqlite: bool, custom_names: Sequence[str] | None, in_segment: bool
+) -> tuple[str, list[str]]:
+    """Persons after an id: (id, externalUserId, first, last, middle, gender, birthday, then
+    one cell per custom name — or, with ``custom_names`` None, the attributes as JSON text —
+    createdAt, updatedAt), and the parameters the custom cells take."""
+    if custom_names is None:
+        custom = ["p.custom_attributes" if sqlite else "p.custom_attributes::text"]
+        params: list[str] = []
+    else:
+        custom, params = _custom_cells_sql(custom_names, sqlite)
+    columns = [
+        "p.id, p.external_user_id, p.first_name, p.last_name, p.middle_name, p.gender, p.birthday",
+        *custom,
+        _time_sql("p.created_at", sqlite),
+        _time_sql("p.updated_at", sqlite),
+    ]
+    join = _IN_SEGMENT if in_segment else ""
+    sql = f"SELECT {', '.join(columns)} FROM persons p{join} WHERE p.id > ? ORDER BY p.id LIMIT ?"
+    return sql, params
 
 
 def _run(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -39,30 +87,40 @@ def _run(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, .
         cursor.close()
 
 
-def person_lines(
-    conn: Connection, after_id: str, segment_id: str | None, limit: int
-) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, list[str]]], dict[str, list[str]]]:
-    """A page of persons, on the driver (the export's hot loop): rows of (id, externalUserId,
-    first, last, middle, gender, birthday, custom attributes, created, updated) — on SQLite
-    times and JSON as text — and the page's identities by person and kind, and tags."""
-    if segment_id is None:
-        page = _run(conn, _PAGE_SQL.format(join=""), (after_id, limit))
-    else:
-        page = _run(conn, _PAGE_SQL.format(join=_IN_SEGMENT), (segment_id, after_id, limit))
+Lists = dict[str, tuple[list[str], list[str], list[str]]]
+NO_LISTS: tuple[list[str], list[str], list[str]] = ([], [], [])
+
+
+def person_page(
+    conn: Connection,
+    after_id: str,
+    segment_id: str | None,
+    custom_names: Sequence[str] | None,
+    limit: int,
+) -> tuple[list[tuple[Any, ...]], Lists]:
+    """A page of persons (rows as ``_page_sql`` gives them), and each one's (emails, phones,
+    tags) in the order the API lists them."""
+    sqlite = conn.dialect.name == "sqlite"
+    sql, params = _page_sql(sqlite, custom_names, segment_id is not None)
+    keys = (after_id, limit) if segment_id is None else (segment_id, after_id, limit)
+    page = _run(conn, sql, (*params, *keys))
     if not page:
-        return [], {}, {}
+        return [], {}
     if segment_id is None:
-        where, params = "person_id > ? AND person_id <= ?", [after_id, page[-1][0]]
+        where, ids = "person_id > ? AND person_id <= ?", [after_id, page[-1][0]]
+    elif sqlite:
+        ids = [row[0] for row in page]
+        where = f"person_id IN ({', '.join('?' for _ in ids)})"
     else:
-        params = [row[0] for row in page]
-        where = f"person_id IN ({', '.join('?' for _ in params)})"
-    identities: dict[str, dict[str, list[str]]] = {}
-    for person_id, kind, value in _run(conn, _LISTS_SQL["identities"].format(where=where), params):
-        identities.setdefault(person_id, {"phone": [], "email": []})[kind].append(value)
-    tags: dict[str, list[str]] = {}
-    for person_id, tag in _run(conn, _LISTS_SQL["tags"].format(where=where), params):
-        tags.setdefault(person_id, []).append(tag)
-    return page, identities, tags
+        where, ids = "person_id = ANY(?)", [[row[0] for row in page]]
+    lists: Lists = {}
+    for person_id, kind, value in _run(conn, _IDENTITIES_SQL.format(where=where), ids):
+        owned = lists.get(person_id) or lists.setdefault(person_id, ([], [], []))
+        owned[kind == "phone"].append(value)
+    for person_id, tag in _run(conn, _TAGS_SQL.format(where=where), ids):
+        owned = lists.get(person_id) or lists.setdefault(person_id, ([], [], []))
+        owned[2].append(tag)
+    return page, lists
 
 
 def person_attribute_names(conn: Connection) -> list[str]:

@@ -1,8 +1,9 @@
 """Event rows: historical events checked like the API's (R8) but without the 30-day limit,
 stored on the person of ``pushRegistrationId`` or ``externalUserId``, once per eventId.
 
-A batch is checked against the definitions and the stored eventIds in a few queries, then
-inserted with the ingestion path's own statement (``events.queries.insert_events``).
+A batch is checked row by row with the API's own ``check_event``, its persons and stored
+eventIds are read in a few set queries, and its new events are written at once
+(``imports.queries.insert_events``: one executemany on SQLite, a COPY on PostgreSQL).
 """
 
 import json
@@ -13,23 +14,27 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from audience.db import sqlite_page_cache
 from audience.errors import ApiError
-from audience.events import queries as event_queries
 from audience.events.definitions import load_for_ingestion
 from audience.events.validation import CheckedEvent, Definition, InvalidEvent, check_event
-from audience.imports.cells import nest, plain_fields
-from audience.tables import events, installations, persons
+from audience.imports import queries
+from audience.imports.cells import nest
+from audience.tables import events, installations
 
 # Written by exports, read-only here.
 IGNORED_COLUMNS = frozenset({"id", "personId", "receivedAt"})
 _EVENT_FIELDS = {"definitionId": "definitionId", "eventId": "eventId", "occurredAt": "date"}
 _KEYS = frozenset({"pushRegistrationId", "externalUserId"})
+_NOT_PLAIN = IGNORED_COLUMNS | {"properties"}
 
 
-@dataclass
+@dataclass(slots=True)
 class EventRow:
     number: int
     body: dict[str, Any]
+    raw: Mapping[str, Any]
+    dotted: bool = False  # has ``properties.<name>`` columns
     push_registration_id: str | None = None
     external_user_id: str | None = None
     checked: CheckedEvent | None = None
@@ -46,22 +51,29 @@ def _invalid_property(name: str, value: Any) -> ApiError:
 
 
 def event_row(number: int, row: Mapping[str, Any], is_csv: bool) -> EventRow:
-    """The row split into its person key and the event body check_event takes (CSV property
-    cells are typed later, once the definitions are known)."""
-    body = plain_fields(row, IGNORED_COLUMNS, "properties.", "properties", is_csv)
-    result = EventRow(number, {})
-    for column, value in body.items():
-        if value is None:  # NDJSON null: not given
+    """The row split into its person key and the event body check_event takes (properties
+    are gathered later, once the definitions are known: CSV cells are typed by them). An
+    empty CSV cell or an NDJSON null is not given; the first unknown column fails the row."""
+    result = EventRow(number, {}, row)
+    body = result.body
+    for column, value in row.items():
+        if value is None or column in _NOT_PLAIN:
             continue
-        if column in _KEYS:
+        if column.startswith("properties."):
+            result.dotted = True
+            continue
+        if is_csv and value == "":
+            continue
+        field = _EVENT_FIELDS.get(column)
+        if field is not None:
+            body[field] = value
+        elif column in _KEYS:
             if not isinstance(value, str):
                 raise ApiError(400, "VALIDATION_ERROR", f"{column} must be a string", column)
             if column == "pushRegistrationId":
                 result.push_registration_id = value
             else:
                 result.external_user_id = value
-        elif column in _EVENT_FIELDS:
-            result.body[_EVENT_FIELDS[column]] = value
         else:
             raise ApiError(400, "VALIDATION_ERROR", f"Unknown field '{column}'", column)
     if result.push_registration_id is None and result.external_user_id is None:
@@ -71,7 +83,6 @@ def event_row(number: int, row: Mapping[str, Any], is_csv: bool) -> EventRow:
             "A row needs pushRegistrationId or externalUserId",
             "pushRegistrationId",
         )
-    result.body["_raw"] = row
     return result
 
 
@@ -80,18 +91,31 @@ def _api_error(exc: InvalidEvent) -> ApiError:
     return ApiError(400, exc.code, f"{field}: {exc.reason}" if field else exc.reason, field)
 
 
+def _properties(
+    row: EventRow, definitions: Mapping[str, Definition], is_csv: bool
+) -> dict[str, Any] | None:
+    """The row's properties as one object (``cells.nest``); a row with only a nested object
+    (an NDJSON export's) is taken as it is, without a look at each column."""
+    if row.dotted:
+        types = _types(definitions, row.body.get("definitionId"))
+        return nest(row.raw, "properties.", "properties", types, is_csv, _invalid_property)
+    nested = row.raw.get("properties")
+    if nested is not None and not isinstance(nested, dict):
+        raise ApiError(400, "VALIDATION_ERROR", "properties must be an object", "properties")
+    return nested or None
+
+
 def check_rows(
     conn: Connection, rows: Sequence[EventRow], is_csv: bool, now: datetime
 ) -> dict[int, ApiError]:
-    """Check every row; answers the errors by row number (the others get ``checked``)."""
+    """Check every row with the API's ``check_event``; answers the errors by row number (the
+    others get ``checked``)."""
     wanted = {r.body.get("definitionId") for r in rows}
     definitions = load_for_ingestion(conn, {d for d in wanted if isinstance(d, str)})
     errors: dict[int, ApiError] = {}
     for row in rows:
-        raw = row.body.pop("_raw")
         try:
-            types = _types(definitions, row.body.get("definitionId"))
-            properties = nest(raw, "properties.", "properties", types, is_csv, _invalid_property)
+            properties = _properties(row, definitions, is_csv)
             if properties is not None:
                 row.body["properties"] = properties
             row.checked = check_event(
@@ -126,12 +150,7 @@ def resolve_persons(conn: Connection, rows: Sequence[EventRow]) -> dict[int, Api
         if conn.dialect.name != "sqlite":
             query = query.with_for_update()
         by_installation = {key: person for key, person in conn.execute(query)}
-    by_external: dict[str, str] = {}
-    if external_ids:
-        query = select(persons.c.external_user_id, persons.c.id).where(
-            persons.c.external_user_id.in_(external_ids)
-        )
-        by_external = {key: person for key, person in conn.execute(query)}
+    by_external = queries.persons_by_external_id(conn, external_ids) if external_ids else {}
     errors: dict[int, ApiError] = {}
     for row in rows:
         if row.push_registration_id:
@@ -196,9 +215,13 @@ def _stored_without_ids(conn: Connection, rows: Sequence[EventRow]) -> set[Dedup
 
 
 def _run(conn: Connection, sqlite: str, postgresql: str, params: Sequence[Any]) -> list[Any]:
+    """On the driver. Never a prepared statement on PostgreSQL (psycopg prepares a statement
+    run five times): a generic plan cannot hash the list of eventIds, and a filter that
+    searches a 5,000-element list for each stored event took seconds a batch."""
     driver: Any = conn.connection.driver_connection
-    is_sqlite = conn.dialect.name == "sqlite"
-    return list(driver.execute(sqlite if is_sqlite else postgresql, params).fetchall())
+    if conn.dialect.name == "sqlite":
+        return list(driver.execute(sqlite, params).fetchall())
+    return list(driver.execute(postgresql, params, prepare=False).fetchall())
 
 
 def _stored_server_events(conn: Connection, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -258,8 +281,19 @@ def stored_keys(conn: Connection, rows: Sequence[EventRow]) -> set[DedupeKey]:
     return found
 
 
+# SQLite's page cache while a batch looks up and writes its events: the inserts land all over
+# the events indexes (by person, by installation and eventId), and with the default 2 MB the
+# same index pages were written out and read back within one batch.
+BATCH_CACHE_KIB = 64 * 1024
+
+
 def store(conn: Connection, rows: Sequence[EventRow], received_at: datetime) -> list[EventRow]:
     """Insert the rows not stored yet (nor earlier in the batch); answers those inserted."""
+    with sqlite_page_cache(conn, BATCH_CACHE_KIB):
+        return _store(conn, rows, received_at)
+
+
+def _store(conn: Connection, rows: Sequence[EventRow], received_at: datetime) -> list[EventRow]:
     seen = stored_keys(conn, rows)
     fresh: list[EventRow] = []
     for row in rows:
@@ -268,18 +302,18 @@ def store(conn: Connection, rows: Sequence[EventRow], received_at: datetime) -> 
             continue
         seen.add(key)
         fresh.append(row)
-    event_queries.insert_events(
+    queries.insert_events(
         conn,
         [
-            {
-                "person_id": row.person_id,
-                "push_registration_id": row.push_registration_id,
-                "definition_id": row.checked.definition_id,
-                "occurred_at": row.checked.occurred_at,
-                "received_at": received_at,
-                "event_id": row.checked.event_id,
-                "properties": row.checked.properties,
-            }
+            (
+                row.person_id,
+                row.push_registration_id,
+                row.checked.definition_id,
+                row.checked.occurred_at,
+                received_at,
+                row.checked.event_id,
+                row.checked.properties,
+            )
             for row in fresh
             if row.checked is not None
         ],

@@ -1,10 +1,12 @@
 """SQL of imports: the job row, the uploaded chunks, the per-row errors, and the set reads
 and bulk writes of person batches."""
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from audience.tables import (
@@ -274,3 +276,47 @@ def insert_changes(
     columns = ("person_id", "changed_at", "source", "field", "old_value", "new_value")
     stored = [(pid, changed_at, source, name, old, new) for pid, name, old, new in rows]
     _write_rows(conn, "person_changes", columns, stored)
+
+
+EVENT_COLUMNS = (
+    "person_id",
+    "push_registration_id",
+    "definition_id",
+    "occurred_at",
+    "received_at",
+    "event_id",
+    "properties",
+)
+
+
+def _json_text(value: Any) -> str:
+    """JSON text by orjson (a tenth of ``json.dumps``); ``json`` for what orjson refuses
+    (strings with lone surrogates)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def insert_events(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Historical events: tuples in ``EVENT_COLUMNS`` order (times as datetimes, properties
+    as dicts)."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        received: dict[datetime, str] = {}  # a batch's rows share one time
+        rows = [
+            (
+                person,
+                installation,
+                definition,
+                sqlite_time(occurred),
+                received.get(at) or received.setdefault(at, sqlite_time(at)),
+                event_id,
+                _json_text(properties),
+            )
+            for person, installation, definition, occurred, at, event_id, properties in rows
+        ]
+    else:
+        rows = [(*row[:6], _json_text(row[6])) for row in rows]
+    _write_rows(conn, "events", EVENT_COLUMNS, rows)

@@ -10,6 +10,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
 from audience.db import Database
 from audience.imports import queries
 
@@ -49,6 +51,37 @@ def _text(db: Database, import_id: str) -> io.TextIOWrapper:
     return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
 
 
+# orjson reads an integer past 64 bits as a float; ``json`` as an int (which the API's checks
+# refuse as out of range). Any float this large sends the line to ``json``.
+_BIG = 2.0**63
+_TRICKY = (float, dict, list)
+
+
+def _may_differ(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return not -_BIG < value < _BIG
+    if kind is dict:
+        value = value.values()
+    elif kind is not list:
+        return False
+    for item in value:  # noqa: SIM110 -- a loop, not a generator: once per NDJSON line
+        if type(item) in _TRICKY and _may_differ(item):
+            return True
+    return False
+
+
+def loads(line: str) -> Any:
+    """``json.loads``, by orjson (a tenth of the time) where it reads the same: ``json`` reads
+    what orjson refuses (NaN, 1e400, lone surrogates) and lines with a float past 64 bits
+    (orjson's reading of a big integer), so a line means what it always meant."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
+    return json.loads(line) if _may_differ(value) else value
+
+
 # A row: its number, and its fields (CSV: strings; NDJSON: JSON values), or the reason it
 # could not be parsed at all.
 ParsedRow = tuple[int, dict[str, Any] | None, str | None]
@@ -69,7 +102,7 @@ def rows(db: Database, import_id: str, file_format: str) -> Iterator[ParsedRow]:
             if not line.strip():
                 continue
             try:
-                value = json.loads(line)
+                value = loads(line)
             except ValueError:
                 yield number, None, "the line is not valid JSON"
                 continue

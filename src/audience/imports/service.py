@@ -297,13 +297,19 @@ def _definitions(batch: list[ParsedRow]) -> set[str]:
 def _ensure_partitions(db: Database, batch: list[ParsedRow]) -> None:
     """Monthly partitions for a historical batch, so its rows do not land in the default one."""
     months = set()
+    # "YYYY-MM" of the UTC calendar dates seen ("YYYY-MM-DD…Z"): the same month, not parsed again
+    utc_months: set[str] = set()
     for _number, raw, _reason in batch:
         value = raw.get("occurredAt") if raw else None
+        utc = isinstance(value, str) and value.endswith("Z") and value[4:5] == value[7:8] == "-"
+        if not value or (utc and value[:7] in utc_months):
+            continue
         try:
-            if value:
-                months.add(partitions.month_start(parse_datetime(value)))
+            months.add(partitions.month_start(parse_datetime(value)))
         except InvalidValue:
             continue
+        if utc:
+            utc_months.add(value[:7])
     if months:
         with db.write() as conn:
             partitions.ensure_months(conn, months)
