@@ -204,6 +204,9 @@ events = Table(
     Index("ix_events_person_id_occurred_at", "person_id", "occurred_at"),
     UniqueConstraint("push_registration_id", "event_id", name="uq_events_installation_event_id"),
 )
+# The columns a new event is written with (all but the generated id), in the order the bulk
+# writers bind them: the ingestion insert and the historical import.
+EVENT_WRITE_COLUMNS = tuple(column.name for column in events.columns if column.name != "id")
 
 # Recorded AppLaunch times per installation, for the 30-second rule (R7) without
 # indexing the big events table by definition.

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, sele
 
 from audience.db import DriverStatement, sqlite_time
 from audience.installations.queries import FIND_KEY_FOR_UPDATE, InstallationKey, key_of
-from audience.tables import app_launches, event_definitions, events, persons
+from audience.tables import EVENT_WRITE_COLUMNS, app_launches, event_definitions, events, persons
 
 # --- definitions -------------------------------------------------------------------------------
 
@@ -122,15 +122,7 @@ def read_for_batch(
     return BatchReads(installation, definitions, stored)
 
 
-_INSERT_COLUMNS = (
-    "person_id",
-    "push_registration_id",
-    "definition_id",
-    "occurred_at",
-    "received_at",
-    "event_id",
-    "properties",
-)
+_INSERT_COLUMNS = EVENT_WRITE_COLUMNS
 _INSERT_INTO = f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) "
 # SQLite: one row a step, by executemany (in-process, each step is cheap). PostgreSQL: one
 # statement with one JSON parameter whatever the batch's size, so a 100-event batch is one

@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from audience.tables import (
+    EVENT_WRITE_COLUMNS,
     import_chunks,
     import_errors,
     imports,
@@ -278,15 +279,7 @@ def insert_changes(
     _write_rows(conn, "person_changes", columns, stored)
 
 
-EVENT_COLUMNS = (
-    "person_id",
-    "push_registration_id",
-    "definition_id",
-    "occurred_at",
-    "received_at",
-    "event_id",
-    "properties",
-)
+EVENT_COLUMNS = EVENT_WRITE_COLUMNS
 
 
 def _json_text(value: Any) -> str:

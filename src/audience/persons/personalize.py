@@ -107,8 +107,7 @@ def personalize(
             {"is_primary_device": True},
         )
     # The live installations as the answer shows them, unless an eviction changes them.
-    live: list[Any] | None = live_summaries_for_person(conn, person.id)
-    assert live is not None
+    live = live_summaries_for_person(conn, person.id)
     evicted = installations_over_cap(conn, person.id, installation.push_registration_id, len(live))
     for device in evicted:
         audit.record(person.id, "installationEvicted", device.push_registration_id, None)
@@ -121,7 +120,7 @@ def personalize(
     audit.flush(conn)
     refresh_person(conn, person.id, audit.at)
     if evicted:
-        person, live = _row(conn, person.id), None
+        return Personalized(_row(conn, person.id), identities, None)
     return Personalized(person, identities, live)
 
 
