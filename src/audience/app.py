@@ -13,6 +13,7 @@ from audience.attributes.routes import router as attribute_definitions_router
 from audience.auth.dependencies import Db
 from audience.auth.rate_limits import RateLimiter
 from audience.auth.routes import router as api_keys_router
+from audience.bare_routes import dispatch_bare_routes
 from audience.config import Settings, get_settings
 from audience.console.routes import install as install_console
 from audience.db import Database, make_engine
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return {"status": "ok", "version": __version__, "database": db.dialect}
 
     app.add_route("/metrics", metrics_response, include_in_schema=False)
+    dispatch_bare_routes(app, ROUTERS)
     app.add_middleware(KnownQueryParameters, api=app)
     app.add_middleware(
         InputGuard, max_bytes=settings.max_body_bytes, unlimited_paths=(IMPORTS_PATH,)
