@@ -174,7 +174,7 @@ async def run(args: argparse.Namespace) -> None:
             continue
         if op != "register":
             counter = itertools.count()
-        profiler = cProfile.Profile() if args.profile == op else None
+        profiler = cProfile.Profile(time.process_time) if args.profile == op else None
         before = next(statements)
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler:

@@ -18,7 +18,8 @@ Operations, and what each is on Parse (the closest single call a Parse app makes
 
 Parse runs with logging off (``logLevel: error``, ``silent``), client class creation on, and
 the indexes a Parse user adds for installations (``installationId``, ``deviceToken``). It is
-run as one process or a node ``cluster`` of ``--parse-workers`` processes.
+run as one process or a node ``cluster`` of ``--parse-workers`` processes. Audience runs with
+its access log off the same way (``AUDIENCE_LOG_LEVEL=WARNING``: no line per request).
 
     .venv/bin/python benchmarks/peers.py --database-url postgresql+psycopg://u@host/bench \
         --parse-database-url postgres://u@host/parse_bench [--audience-database-url sqlite]
@@ -475,7 +476,8 @@ def main() -> None:
 
     audience_url = args.audience_database_url or args.database_url
     audience_url = fresh_database(None if audience_url == "sqlite" else audience_url, "peers")
-    with server(audience_url, ADMIN_KEY, workers=args.workers) as (base_url, pid):
+    quiet = {"AUDIENCE_LOG_LEVEL": "WARNING"}
+    with server(audience_url, ADMIN_KEY, workers=args.workers, env=quiet) as (base_url, pid):
         ours = asyncio.run(measure(AudienceTarget(base_url), base_url, pid, args))
     print(json.dumps({"audience": ours}), flush=True)
 

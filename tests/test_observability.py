@@ -3,8 +3,10 @@ import logging
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
-from audience.observability import JsonFormatter
+from audience.config import Settings
+from audience.observability import JsonFormatter, access_log, configure_logging
 from tests.helpers import Api
 
 
@@ -42,3 +44,18 @@ def test_metrics_in_prometheus_format(api: Api) -> None:
     assert 'audience_http_requests_total{method="GET",route="/v1/apps",status="200"}' in text
     assert "audience_http_request_duration_seconds_bucket" in text
     assert "audience_events_ingested_total" in text or "audience_events_ingested" in text
+
+
+def test_log_level_setting_turns_the_access_log_off() -> None:
+    root = logging.getLogger("audience")
+    saved = (root.handlers[:], root.level, root.propagate)
+    try:
+        configure_logging(Settings(log_level="WARNING").log_level)
+        assert not access_log.isEnabledFor(logging.INFO)
+        assert access_log.isEnabledFor(logging.WARNING)
+        configure_logging(Settings().log_level)
+        assert access_log.isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:], root.level, root.propagate = saved
+    with pytest.raises(ValidationError):
+        Settings(log_level="LOUD")  # type: ignore[arg-type]

@@ -129,5 +129,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
 def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (each worker process builds its own app and pool)."""
-    configure_logging()
-    return create_app()
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -108,7 +108,7 @@ def worker(
     ``audience serve`` runs one inside each server process already; run this beside servers
     started with ``AUDIENCE_EMBEDDED_WORKER=0`` to scale background work separately."""
     settings = get_settings()
-    configure_logging()
+    configure_logging(settings.log_level)
     upgrade(settings.database_url)
     db = Database(make_engine(settings.database_url, settings.db_pool_size))
     if once:

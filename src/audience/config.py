@@ -1,6 +1,7 @@
 """Settings read from the environment (prefix ``AUDIENCE_``)."""
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -38,6 +39,9 @@ class Settings(BaseSettings):
     # Requests per credential (API key or application code, shared by all of an app's
     # devices) and minute: a guard against runaway clients, not a per-device quota.
     rate_limit_requests_per_minute: int = 100_000
+    # Lowest level of the JSON log lines on stderr. At WARNING the access log (one line a
+    # request, ~40 µs of CPU each) is off, as benchmarks run their peers (docs/performance.md).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Time budget of one SQL statement; past it the request answers 503 QUERY_TIMEOUT.
     statement_timeout_seconds: float = 30
     # Identity values that name nobody (SDK placeholders); comma-separated, any case.
