@@ -183,6 +183,8 @@ def parse_body(model: type[Model], raw: bytes) -> Model:
 
 def query_flag(request: Request, name: str, default: bool = False) -> bool:
     """A boolean query parameter, parsed as FastAPI parses one (same 400s)."""
+    if not request.scope.get("query_string"):
+        return default  # the usual mobile call: no query to parse
     raw = request.query_params.get(name)
     if raw is None:
         return default

@@ -222,7 +222,12 @@ class DriverSelect:
         self.statement = statement
         columns = list(statement.selected_columns)
         self.row: Any = namedtuple("DriverRow", [column.key for column in columns])  # type: ignore[misc]
-        self._sqlite_converters = [_sqlite_converter(column.type) for column in columns]
+        # (position, converter) of the columns SQLite answers in another form: few of them.
+        self._sqlite_conversions = [
+            (index, convert)
+            for index, column in enumerate(columns)
+            if (convert := _sqlite_converter(column.type)) is not None
+        ]
         self._forms: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
 
     def _form(self, conn: Connection) -> tuple[str, tuple[str, ...], dict[str, Any]]:
@@ -240,11 +245,17 @@ class DriverSelect:
         if conn.dialect.name == "sqlite":
             with driver_errors(conn, sql):
                 found = driver.execute(sql, [values[name] for name in order]).fetchall()
-            make, pairs = self.row._make, self._sqlite_converters
-            return [
-                make(v if c is None or v is None else c(v) for c, v in zip(pairs, r, strict=True))
-                for r in found
-            ]
+            make, conversions = self.row._make, self._sqlite_conversions
+            if not conversions:
+                return [make(r) for r in found]
+            rows = []
+            for r in found:
+                cells = list(r)
+                for index, convert in conversions:
+                    if cells[index] is not None:
+                        cells[index] = convert(cells[index])
+                rows.append(make(cells))
+            return rows
         with driver_errors(conn, sql):
             found = driver.execute(sql, values).fetchall()
         return [self.row._make(r) for r in found]
