@@ -1,5 +1,12 @@
+import gc
+import logging
+from pathlib import Path
+
+import pytest
 from fastapi.testclient import TestClient
 
+from audience.app import create_app_from_env
+from audience.config import get_settings
 from tests.helpers import assert_error
 
 
@@ -46,3 +53,23 @@ def test_oversized_chunked_body_is_refused_with_413(client: TestClient) -> None:
         headers={"Authorization": "App whatever", "Content-Type": "application/json"},
     )
     assert_error(response, 413, "PAYLOAD_TOO_LARGE")
+
+
+def test_the_server_factory_freezes_what_it_built(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each server worker's startup objects are kept out of full cycle collections."""
+    monkeypatch.setenv("AUDIENCE_DATABASE_URL", f"sqlite:///{tmp_path / 'frozen.db'}")
+    get_settings.cache_clear()
+    root = logging.getLogger("audience")
+    saved = (root.handlers[:], root.level, root.propagate)
+    try:
+        before = gc.get_freeze_count()
+        app = create_app_from_env()
+        app.state.db.close()
+        assert app.state.settings.database_url.endswith("frozen.db")
+        assert gc.get_freeze_count() > before + 50_000
+    finally:
+        gc.unfreeze()
+        get_settings.cache_clear()
+        root.handlers[:], root.level, root.propagate = saved
