@@ -70,7 +70,9 @@ def person_to_api(
     """The person as the API shows it; ``identities`` and ``live`` (its live installations'
     summaries) when the caller has read them already."""
     if identities is None:
-        identities = queries.identities_of(conn, row.id)
+        identities, tags = queries.identities_and_tags(conn, row.id)
+    else:
+        tags = queries.tags_of(conn, row.id)
     body: dict[str, Any] = {
         "id": row.id,
         "type": row.type,
@@ -80,7 +82,7 @@ def person_to_api(
     }
     for name, api_name in _STANDARD_API_NAMES:
         body[api_name] = getattr(row, name)
-    body["tags"] = queries.tags_of(conn, row.id)
+    body["tags"] = tags
     body["customAttributes"] = row.custom_attributes or {}
     if live is None:
         live = live_summaries_for_person(conn, row.id)
