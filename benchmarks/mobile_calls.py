@@ -7,6 +7,7 @@ counts the SQL statements each call sends (``BEGIN`` and ``COMMIT`` included).
 
     .venv/bin/python benchmarks/mobile_calls.py [--database-url …] [--calls 300]
         [--ops update,event] [--segments 10] [--profile personalize] [--trace]
+        [--concurrency 16] [--threads 4]
 
 ``--profile`` prints cProfile's top functions of the event loop's thread; for the whole picture
 (worker threads too) run it under ``py-spy record -f raw``.
@@ -28,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -108,6 +110,8 @@ async def run(args: argparse.Namespace) -> None:
         rate_limit_requests_per_minute=100_000_000,
     )
     app = create_app(settings)
+    if args.threads:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = args.threads
     statements = itertools.count()
     last_call: list[str] = []
     if app.state.db.is_sqlite:
@@ -179,14 +183,18 @@ async def run(args: argparse.Namespace) -> None:
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler:
             profiler.enable()
-        for _ in range(n):
-            method, path, body = make()
-            last_call.clear()
-            status, answer = await asgi.call(method, path, body, code)
-            if status not in (200, 201):
-                raise SystemExit(f"{op}: {status} {answer}")
-            if op == "register":
-                registered.append(answer["pushRegistrationId"])
+
+        async def lane(calls: int, op: str = op, make: Callable[[], Any] = make) -> None:
+            for _ in range(calls):
+                method, path, body = make()
+                last_call.clear()
+                status, answer = await asgi.call(method, path, body, code)
+                if status not in (200, 201):
+                    raise SystemExit(f"{op}: {status} {answer}")
+                if op == "register":
+                    registered.append(answer["pushRegistrationId"])
+
+        await asyncio.gather(*(lane(n // args.concurrency) for _ in range(args.concurrency)))
         if profiler:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -207,6 +215,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", help="PostgreSQL (emptied first); default SQLite")
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="calls in flight at once (PostgreSQL: worker threads contend)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="worker threads for blocking work (default: anyio's 40)")
     parser.add_argument("--segments", type=int, default=0,
                         help=f"real-time segments to keep up (0-{len(SEGMENT_RULES)})")
     parser.add_argument("--ops", default=",".join(OPS), type=lambda v: v.split(","),
