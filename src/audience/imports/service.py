@@ -112,12 +112,13 @@ def run_step(db: Database, settings: Settings, import_id: str, budget_seconds: f
     position = int(job.position)
     try:
         while True:
-            batch = list(itertools.islice(parsed, settings.import_batch_size))
-            if not batch:
-                _finish(db, import_id, position)
-                return True
-            if not _apply_batch(db, job, position, batch):
-                return True  # another worker moved the job on: it owns the rest
+            with person_batch.paused_gc():  # read and applied with the collector off
+                batch = list(itertools.islice(parsed, settings.import_batch_size))
+                if not batch:
+                    _finish(db, import_id, position)
+                    return True
+                if not _apply_batch(db, job, position, batch):
+                    return True  # another worker moved the job on: it owns the rest
             position += len(batch)
             if time.monotonic() >= deadline:
                 _keep_reader(import_id, position, parsed)
@@ -174,8 +175,7 @@ def _apply_batch(db: Database, job: Any, position: int, batch: list[ParsedRow]) 
         audit = Audit(f"import:{job.id}", now)
         savepoint = conn.begin_nested() if job.dry_run else None
         if job.kind == "persons":
-            with person_batch.paused_gc():
-                counts, errors, touched = _persons_batch(conn, batch, is_csv, audit)
+            counts, errors, touched = _persons_batch(conn, batch, is_csv, audit)
         else:
             counts, errors, touched = _events_batch(conn, batch, is_csv, now)
         if job.kind == "events":
