@@ -85,6 +85,10 @@ def test_batches_checked_in_the_helper_end_as_checked_by_the_writer(
     drain(api.db, small)
     job = _job(api, import_id)
     assert (job["status"], job["rows"], job["created"], job["failed"]) == ("done", 12, 4, 6)
+    assert helper._pool is None  # let go once the import is done: no idle process kept
+    for process in multiprocessing.active_children():
+        process.join(timeout=30)
+    assert not multiprocessing.active_children()
     errors = [(e["row"], e["code"], e["field"]) for e in import_errors(api, import_id)]
     assert errors == [
         (4, "VALIDATION_ERROR", None),

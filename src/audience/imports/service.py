@@ -110,6 +110,7 @@ def run_step(db: Database, settings: Settings, import_id: str, budget_seconds: f
     deadline = time.monotonic() + budget_seconds
     batches = _batches(db, settings, job)
     position = int(job.position)
+    kept = False
     try:
         while True:
             with person_batch.paused_gc():  # read and applied with the collector off
@@ -122,12 +123,16 @@ def run_step(db: Database, settings: Settings, import_id: str, budget_seconds: f
             position += len(batch.rows) if isinstance(batch, EventBatch) else len(batch)
             if time.monotonic() >= deadline:
                 _keep_batches(import_id, position, batches)
+                kept = True
                 with db.write() as conn:
                     enqueue(conn, TOPIC, {"importId": import_id})
                 return False
     except UnreadableFile as exc:
         fail(db, import_id, f"the file cannot be read after row {position}: {exc}")
         return True
+    finally:
+        if not kept:
+            _close(batches)  # its helper, if any, let go now rather than when collected
 
 
 Batches = Iterator[list[ParsedRow] | EventBatch]
@@ -145,8 +150,10 @@ _MAX_READERS = 8
 def _batches(db: Database, settings: Settings, job: Any) -> Batches:
     with _readers_lock:
         kept = _readers.pop(job.id, None)
-    if kept is not None and kept[0] == job.position:
-        return kept[1]
+    if kept is not None:
+        if kept[0] == job.position:
+            return kept[1]
+        _close(kept[1])
     size = settings.import_batch_size
     if job.kind == "events":
         raw = itertools.islice(raw_rows(db, job.id, job.format), job.position, None)
@@ -159,8 +166,13 @@ def _batches(db: Database, settings: Settings, job: Any) -> Batches:
 def _keep_batches(import_id: str, position: int, batches: Batches) -> None:
     with _readers_lock:
         while len(_readers) >= _MAX_READERS:
-            _readers.pop(next(iter(_readers)))
+            _close(_readers.pop(next(iter(_readers)))[1])
         _readers[import_id] = (position, batches)
+
+
+def _close(batches: Batches) -> None:
+    if isinstance(batches, EventBatches):
+        batches.close()
 
 
 def _finish(db: Database, import_id: str, position: int) -> None:
