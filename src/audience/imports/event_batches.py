@@ -61,7 +61,7 @@ class EventBatches(Iterator[EventBatch]):
         if batch is None:
             batch = self._read()
         if batch is None:
-            self.close()
+            self.close(wait=True)
             raise StopIteration
         return batch
 
@@ -130,7 +130,7 @@ class EventBatches(Iterator[EventBatch]):
             self._ahead.rows, self.is_csv, dict(self.snapshot), utcnow(), self.db.is_sqlite
         )
 
-    def close(self) -> None:
+    def close(self, wait: bool = False) -> None:
         if self.helper is not None:
-            self.helper.close()
+            self.helper.close(wait)
             self.helper = None

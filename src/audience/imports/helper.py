@@ -58,18 +58,20 @@ class Helper:
                 _pool = None
         self.close()
 
-    def close(self) -> None:
+    def close(self, wait: bool = False) -> None:
+        """Let go; the last hold stops the process (``wait``: until it has exited, so an
+        import is done only once its helper's memory is given back)."""
         global _pool, _holders
         pool, self._pool = self._pool, None
         if pool is None:
             return
         with _lock:
             _holders -= 1
-            if pool is not _pool:  # dropped after a failure
-                pool.shutdown(wait=False, cancel_futures=True)
-            elif _holders == 0:
+            if pool is _pool and _holders > 0:
+                return
+            if pool is _pool:
                 _pool = None
-                pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=wait, cancel_futures=True)
 
     def __del__(self) -> None:
         self.close()
