@@ -71,19 +71,10 @@ class Asgi:
             headers.append((b"authorization", f"App {auth}".encode()))
         path, _, query = path.partition("?")
         scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": query.encode(),
-            "root_path": "",
-            "headers": headers,
-            "client": ("127.0.0.1", 5000),
-            "server": ("127.0.0.1", 80),
-            "app": self.app,
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
+            "query_string": query.encode(), "root_path": "", "headers": headers,
+            "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80), "app": self.app,
         }
         sent = False
 
@@ -113,17 +104,13 @@ async def run(args: argparse.Namespace) -> None:
     url = fresh_database(args.database_url, "mobile-calls")
     upgrade(url)
     settings = Settings(
-        database_url=url,
-        admin_key=ADMIN,
-        embedded_worker=False,
-        segment_sweep_seconds=0,
+        database_url=url, admin_key=ADMIN, embedded_worker=False, segment_sweep_seconds=0,
         rate_limit_requests_per_minute=100_000_000,
     )
     app = create_app(settings)
     statements = itertools.count()
     last_call: list[str] = []
     if app.state.db.is_sqlite:
-
         def traced(sql: str) -> None:
             next(statements)
             last_call.append(sql)
@@ -139,10 +126,8 @@ async def run(args: argparse.Namespace) -> None:
     assert status == 201, created
     code = created["applicationCode"]
     await asgi.call(
-        "POST",
-        "/v1/event-definitions",
-        {"id": "purchase", "properties": {"amount": "number", "sku": "string"}},
-        ADMIN,
+        "POST", "/v1/event-definitions",
+        {"id": "purchase", "properties": {"amount": "number", "sku": "string"}}, ADMIN,
     )
     for index, rule in enumerate(SEGMENT_RULES[: args.segments]):
         status, answer = await asgi.call(
@@ -154,61 +139,30 @@ async def run(args: argparse.Namespace) -> None:
     registered: list[str] = []
 
     def register() -> tuple[str, str, Any]:
-        return (
-            "POST",
-            "/v1/installations",
-            {
-                "platform": "Android",
-                "osVersion": "14",
-                "deviceModel": "Pixel 8",
-                "applicationVersion": "1.0.0",
-                "pushServiceType": "Firebase",
-                "pushServiceToken": f"token-{uuid.uuid4().hex}",
-            },
-        )
+        return "POST", "/v1/installations", {
+            "platform": "Android", "osVersion": "14", "deviceModel": "Pixel 8",
+            "applicationVersion": "1.0.0", "pushServiceType": "Firebase",
+            "pushServiceToken": f"token-{uuid.uuid4().hex}",
+        }
 
     def on(make: Callable[[str, int], tuple[str, str, Any]]) -> Callable[[], tuple[str, str, Any]]:
         def next_call() -> tuple[str, str, Any]:
             i = next(counter)
             return make(registered[i % len(registered)], i)
-
         return next_call
 
     ops: dict[str, Callable[[], tuple[str, str, Any]]] = {
         "register": register,
-        "update": on(
-            lambda r, i: ("PATCH", f"/v1/installations/{r}", {"applicationVersion": f"1.0.{i}"})
-        ),
+        "update": on(lambda r, i: ("PATCH", f"/v1/installations/{r}",
+                                   {"applicationVersion": f"1.0.{i}"})),
         # as in peers.py: each installation once, with a new user (never the idempotent repeat)
-        "personalize": on(
-            lambda r, i: (
-                "POST",
-                f"/v1/installations/{r}/personalize",
-                {"userIdentity": {"externalUserId": f"u-{r}"}},
-            )
-        ),
-        "person_update": on(
-            lambda r, i: (
-                "PATCH",
-                f"/v1/installations/{r}/person",
-                {"firstName": f"Ann {i}", "lastName": "Lee"},
-            )
-        ),
-        "event": on(
-            lambda r, i: (
-                "POST",
-                f"/v1/installations/{r}/events",
-                {
-                    "events": [
-                        {
-                            "definitionId": "purchase",
-                            "eventId": uuid.uuid4().hex,
-                            "properties": {"amount": 1.5, "sku": "S"},
-                        }
-                    ]
-                },
-            )
-        ),
+        "personalize": on(lambda r, i: ("POST", f"/v1/installations/{r}/personalize",
+                                        {"userIdentity": {"externalUserId": f"u-{r}"}})),
+        "person_update": on(lambda r, i: ("PATCH", f"/v1/installations/{r}/person",
+                                          {"firstName": f"Ann {i}", "lastName": "Lee"})),
+        "event": on(lambda r, i: ("POST", f"/v1/installations/{r}/events", {"events": [{
+            "definitionId": "purchase", "eventId": uuid.uuid4().hex,
+            "properties": {"amount": 1.5, "sku": "S"}}]})),
     }
     if "register" not in args.ops:
         # installations for the other calls, not timed: personalize takes each one once
@@ -237,17 +191,10 @@ async def run(args: argparse.Namespace) -> None:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         count = next(statements) - before - 1
-        print(
-            json.dumps(
-                {
-                    "op": op,
-                    "cpu_us": round(cpu / n * 1e6),
-                    "wall_us": round(wall / n * 1e6),
-                    "statements": round(count / n, 1) if app.state.db.is_sqlite else None,
-                }
-            ),
-            flush=True,
-        )
+        print(json.dumps({
+            "op": op, "cpu_us": round(cpu / n * 1e6), "wall_us": round(wall / n * 1e6),
+            "statements": round(count / n, 1) if app.state.db.is_sqlite else None,
+        }), flush=True)
         if profiler:
             pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
             if args.dump:
@@ -260,25 +207,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", help="PostgreSQL (emptied first); default SQLite")
     parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument(
-        "--segments",
-        type=int,
-        default=0,
-        help=f"real-time segments to keep up (0-{len(SEGMENT_RULES)})",
-    )
-    parser.add_argument(
-        "--ops",
-        default=",".join(OPS),
-        type=lambda v: v.split(","),
-        help="operations to time, comma-separated",
-    )
+    parser.add_argument("--segments", type=int, default=0,
+                        help=f"real-time segments to keep up (0-{len(SEGMENT_RULES)})")
+    parser.add_argument("--ops", default=",".join(OPS), type=lambda v: v.split(","),
+                        help="operations to time, comma-separated")
     parser.add_argument("--profile", help="cProfile this operation (its main thread only)")
     parser.add_argument("--top", type=int, default=45)
     parser.add_argument("--dump", help="also write the cProfile stats to this file (pstats)")
     parser.add_argument("--sort", default="cumulative", help="cProfile order (tottime, …)")
-    parser.add_argument(
-        "--trace", action="store_true", help="print the SQL of each operation's last call (SQLite)"
-    )
+    parser.add_argument("--trace", action="store_true",
+                        help="print the SQL of each operation's last call (SQLite)")
     args = parser.parse_args()
     tempfile.tempdir = tempfile.mkdtemp(prefix="audience-calls-")
     asyncio.run(run(args))

@@ -92,18 +92,11 @@ def install_parse() -> Path:
             json.dumps({"name": "parse-bench", "private": True, "type": "module"})
         )
         subprocess.run(
-            [
-                "npm",
-                "install",
-                "--no-audit",
-                "--no-fund",
-                f"parse-server@{PARSE_VERSION}",
-                # the Express major Parse itself depends on: its router's internals are shared
-                # and router 2.2 (Parse 9.10's batch endpoint answers 500 on router 2.3: its
-                # Layer no longer fills ``params`` the way Parse's PromiseRouter reads them)
-                "express@5.2.1",
-                "router@2.2.0",
-            ],
+            ["npm", "install", "--no-audit", "--no-fund", f"parse-server@{PARSE_VERSION}",
+             # the Express major Parse itself depends on: its router's internals are shared
+             # and router 2.2 (Parse 9.10's batch endpoint answers 500 on router 2.3: its
+             # Layer no longer fills ``params`` the way Parse's PromiseRouter reads them)
+             "express@5.2.1", "router@2.2.0"],
             cwd=PARSE_DIR,
             check=True,
         )
@@ -209,7 +202,9 @@ class AudienceTarget(Target):
 
     def personalize(self, installation: str, n: int) -> bytes:
         body = {"userIdentity": {"externalUserId": f"user-{n}-{installation[:8]}"}}
-        return request("POST", f"/v1/installations/{installation}/personalize", self.auth, body)
+        return request(
+            "POST", f"/v1/installations/{installation}/personalize", self.auth, body
+        )
 
     def person_update(self, installation: str, n: int) -> bytes:
         body = {"firstName": f"Ann {n}", "lastName": f"Lee {n % 97}"}
@@ -292,11 +287,8 @@ class ParseTarget(Target):
                     "/parse/batch",
                     json={
                         "requests": [
-                            {
-                                "method": "POST",
-                                "path": "/parse/classes/Person",
-                                "body": {"firstName": "new"},
-                            }
+                            {"method": "POST", "path": "/parse/classes/Person",
+                             "body": {"firstName": "new"}}
                             for _ in chunk
                         ]
                     },
@@ -411,12 +403,8 @@ async def measure(target: Target, base_url: str, pid: int, args: argparse.Namesp
     await drive(base_url, pid, 4, 1.0, lambda: target.register(next(counter)), registering)
     registered.clear()
     results["register"] = await drive(
-        base_url,
-        pid,
-        args.connections,
-        args.seconds,
-        lambda: target.register(next(counter)),
-        registering,
+        base_url, pid, args.connections, args.seconds,
+        lambda: target.register(next(counter)), registering,
     )
     installations = list(registered)
     results["update"] = await drive(
@@ -424,37 +412,23 @@ async def measure(target: Target, base_url: str, pid: int, args: argparse.Namesp
     )
     # each installation personalized once, with a new user: never the idempotent repeat
     results["personalize"] = await drive(
-        base_url,
-        pid,
-        args.connections,
-        args.seconds,
-        on(target.personalize, installations, once=True),
-        status_ok,
+        base_url, pid, args.connections, args.seconds,
+        on(target.personalize, installations, once=True), status_ok,
     )
     personalized = installations[: results["personalize"]["requests"]]
     if isinstance(target, ParseTarget):
         target.prepare_persons(personalized)
     results["person_update"] = await drive(
-        base_url,
-        pid,
-        args.connections,
-        args.seconds,
-        on(target.person_update, personalized),
-        status_ok,
+        base_url, pid, args.connections, args.seconds,
+        on(target.person_update, personalized), status_ok,
     )
     results["event"] = await drive(
-        base_url,
-        pid,
-        args.connections,
-        args.seconds,
+        base_url, pid, args.connections, args.seconds,
         on(lambda i, n: target.event(i, n, 1), installations),
         lambda status, body: target.event_ok(status, body, 1),
     )
     results["batch"] = await drive(
-        base_url,
-        pid,
-        args.batch_connections,
-        args.seconds,
+        base_url, pid, args.batch_connections, args.seconds,
         on(lambda i, n: target.event(i, n, 100), installations),
         lambda status, body: target.event_ok(status, body, 100),
     )
@@ -466,30 +440,19 @@ async def measure(target: Target, base_url: str, pid: int, args: argparse.Namesp
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--database-url",
-        required=True,
-        help="PostgreSQL for Audience: postgresql+psycopg://… (emptied first)",
-    )
-    parser.add_argument(
-        "--parse-database-url",
-        required=True,
-        help="PostgreSQL for Parse: postgres://… (emptied first)",
-    )
-    parser.add_argument(
-        "--audience-database-url",
-        help="run Audience on this instead (e.g. 'sqlite' for a new file)",
-    )
+    parser.add_argument("--database-url", required=True,
+                        help="PostgreSQL for Audience: postgresql+psycopg://… (emptied first)")
+    parser.add_argument("--parse-database-url", required=True,
+                        help="PostgreSQL for Parse: postgres://… (emptied first)")
+    parser.add_argument("--audience-database-url",
+                        help="run Audience on this instead (e.g. 'sqlite' for a new file)")
     parser.add_argument("--workers", type=int, default=2, help="Audience worker processes")
     parser.add_argument("--parse-workers", type=int, default=1, help="Parse cluster processes")
     parser.add_argument("--seconds", type=float, default=20.0, help="per operation")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--batch-connections", type=int, default=8)
-    parser.add_argument(
-        "--audience-only",
-        action="store_true",
-        help="skip Parse (while iterating on Audience; ratios are then null)",
-    )
+    parser.add_argument("--audience-only", action="store_true",
+                        help="skip Parse (while iterating on Audience; ratios are then null)")
     args = parser.parse_args()
     if not shutil.which("node"):
         sys.exit("node and npm are needed (Debian: apt-get install nodejs npm)")
@@ -501,10 +464,8 @@ def main() -> None:
         pass
 
     if args.audience_only:
-        parse = {
-            op: {"per_s": 0, "p50_ms": None, "p99_ms": None, "errors": None, "cpu_ms": None}
-            for op in OPERATIONS
-        } | {"rss_mb": None}
+        parse = {op: {"per_s": 0, "p50_ms": None, "p99_ms": None, "errors": None,
+                      "cpu_ms": None} for op in OPERATIONS} | {"rss_mb": None}
     else:
         empty_parse_database(args.parse_database_url)
         with parse_server(args.parse_database_url, args.parse_workers) as (base_url, pid):

@@ -168,11 +168,7 @@ def driver_errors(conn: Connection, sql: str) -> Iterator[None]:
         yield
     except conn.dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance(
-            sql,
-            None,
-            exc,
-            conn.dialect.loaded_dbapi.Error,
-            hide_parameters=True,
+            sql, None, exc, conn.dialect.loaded_dbapi.Error, hide_parameters=True,
             dialect=conn.dialect,
         ) from exc
 
@@ -322,7 +318,9 @@ class TableWriter:
         if statement is None:
             forms = []
             for jsonb in (False, True):
-                places = ["CAST(? AS jsonb)" if jsonb and c in self._json else "?" for c in columns]
+                places = [
+                    "CAST(? AS jsonb)" if jsonb and c in self._json else "?" for c in columns
+                ]
                 if kind == "insert":
                     forms.append(
                         f"INSERT INTO {self.table.name} ({', '.join(columns)}) "

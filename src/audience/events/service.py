@@ -33,15 +33,11 @@ def event_to_api(row: Row, person_id: str | None = None) -> dict[str, Any]:
 
 
 def _definition_ids(raw_events: list[Any]) -> set[str]:
-    return (
-        {
-            raw["definitionId"]
-            for raw in raw_events
-            if isinstance(raw, dict) and isinstance(raw.get("definitionId"), str)
-        }
-        - {APP_LAUNCH}
-        - PUSH_EVENTS
-    )
+    return {
+        raw["definitionId"]
+        for raw in raw_events
+        if isinstance(raw, dict) and isinstance(raw.get("definitionId"), str)
+    } - {APP_LAUNCH} - PUSH_EVENTS
 
 
 @dataclass

@@ -150,6 +150,7 @@ def authorised_installation(
     return check_app_installation(installation, app.id, push_registration_id)
 
 
+
 def _is_own_code(row: OwnedInstallation | None, authorization: str | None) -> bool:
     """Whether the credential is the code of the installation's own application (401 for a
     missing or malformed header)."""

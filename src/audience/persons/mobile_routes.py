@@ -141,10 +141,7 @@ async def personalize_installation(request: Request) -> JSONResponse:
 
 
 def _personalize_call(
-    db: Database,
-    request: Request,
-    authorization: str | None,
-    push_registration_id: str,
+    db: Database, request: Request, authorization: str | None, push_registration_id: str,
     raw: bytes,
 ) -> dict[str, Any]:
     def parse() -> tuple[PersonalizeRequest, bool, bool]:
