@@ -8,13 +8,13 @@ comparisons in segments and lookups work the same on SQLite and PostgreSQL.
 import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 from audience.attributes import queries
-from audience.clock import isoformat
+from audience.clock import isoformat, naive_utc
 from audience.errors import ApiError, InvalidCustomAttribute
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
@@ -54,7 +54,7 @@ def parse_datetime(value: Any) -> datetime:
         raise InvalidValue("expected an ISO 8601 datetime") from None
     if parsed.tzinfo is not None:
         try:
-            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+            parsed = naive_utc(parsed)
         except OverflowError:
             raise InvalidValue("datetime out of range") from None
     return parsed

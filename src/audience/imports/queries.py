@@ -282,7 +282,7 @@ def insert_changes(
 EVENT_COLUMNS = EVENT_WRITE_COLUMNS
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
     """JSON text by orjson (a tenth of ``json.dumps``); ``json`` for what orjson refuses
     (strings with lone surrogates)."""
     try:
@@ -291,25 +291,12 @@ def _json_text(value: Any) -> str:
         return json.dumps(value)
 
 
-def insert_events(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Historical events: tuples in ``EVENT_COLUMNS`` order (times as datetimes, properties
-    as dicts)."""
+def insert_events(conn: Connection, rows: list[tuple[Any, ...]], received_at: datetime) -> None:
+    """Historical events: tuples in ``EVENT_COLUMNS`` order but for ``received_at`` (the
+    batch's), times as the database takes them (``imports.event_checks``), properties as JSON
+    text."""
     if not rows:
         return
-    if conn.dialect.name == "sqlite":
-        received: dict[datetime, str] = {}  # a batch's rows share one time
-        rows = [
-            (
-                person,
-                installation,
-                definition,
-                sqlite_time(occurred),
-                received.get(at) or received.setdefault(at, sqlite_time(at)),
-                event_id,
-                _json_text(properties),
-            )
-            for person, installation, definition, occurred, at, event_id, properties in rows
-        ]
-    else:
-        rows = [(*row[:6], _json_text(row[6])) for row in rows]
+    received = sqlite_time(received_at) if conn.dialect.name == "sqlite" else received_at
+    rows = [(*row[:4], received, *row[4:]) for row in rows]
     _write_rows(conn, "events", EVENT_COLUMNS, rows)

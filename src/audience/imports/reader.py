@@ -85,9 +85,29 @@ def loads(line: str) -> Any:
 # A row: its number, and its fields (CSV: strings; NDJSON: JSON values), or the reason it
 # could not be parsed at all.
 ParsedRow = tuple[int, dict[str, Any] | None, str | None]
+# A row as read, before JSON parsing: an NDJSON line stays text (the events import parses it
+# where it checks it, possibly in its helper process); a CSV row is already split.
+RawRow = tuple[int, str | dict[str, Any] | None, str | None]
+
+
+def parse(row: RawRow) -> ParsedRow:
+    number, fields, reason = row
+    if not isinstance(fields, str):
+        return number, fields, reason
+    try:
+        value = loads(fields)
+    except ValueError:
+        return number, None, "the line is not valid JSON"
+    if not isinstance(value, dict):
+        return number, None, "the line is not a JSON object"
+    return number, value, None
 
 
 def rows(db: Database, import_id: str, file_format: str) -> Iterator[ParsedRow]:
+    return map(parse, raw_rows(db, import_id, file_format))
+
+
+def raw_rows(db: Database, import_id: str, file_format: str) -> Iterator[RawRow]:
     text = _text(db, import_id)
     try:
         if file_format == "csv":
@@ -99,16 +119,7 @@ def rows(db: Database, import_id: str, file_format: str) -> Iterator[ParsedRow]:
                     yield number, dict(record), None
             return
         for number, line in enumerate(text, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = loads(line)
-            except ValueError:
-                yield number, None, "the line is not valid JSON"
-                continue
-            if not isinstance(value, dict):
-                yield number, None, "the line is not a JSON object"
-                continue
-            yield number, value, None
+            if line.strip():
+                yield number, line, None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise UnreadableFile(str(exc)) from None

@@ -22,15 +22,15 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from audience import ids
-from audience.attributes.values import InvalidValue, parse_datetime
 from audience.clock import isoformat, utcnow
 from audience.config import Settings
 from audience.db import Database
 from audience.errors import ApiError
+from audience.imports import event_checks, person_batch, queries
 from audience.imports import events as event_rows
-from audience.imports import person_batch, queries
 from audience.imports import persons as person_rows
-from audience.imports.reader import ParsedRow, UnreadableFile, rows
+from audience.imports.event_batches import EventBatch, EventBatches
+from audience.imports.reader import ParsedRow, UnreadableFile, raw_rows, rows
 from audience.outbox import enqueue
 from audience.persons.audit import Audit
 from audience.retention import partitions
@@ -108,49 +108,71 @@ def run_step(db: Database, settings: Settings, import_id: str, budget_seconds: f
     if job is None or job.status != "running" or not job.uploaded:
         return True
     deadline = time.monotonic() + budget_seconds
-    parsed = _reader(db, job)
+    batches = _batches(db, settings, job)
     position = int(job.position)
+    kept = False
     try:
         while True:
-            batch = list(itertools.islice(parsed, settings.import_batch_size))
-            if not batch:
-                _finish(db, import_id, position)
-                return True
-            if not _apply_batch(db, job, position, batch):
-                return True  # another worker moved the job on: it owns the rest
-            position += len(batch)
+            with person_batch.paused_gc():  # read and applied with the collector off
+                batch: list[ParsedRow] | EventBatch | None = next(batches, None)
+                if batch is None:
+                    _finish(db, import_id, position)
+                    return True
+                if not _apply_batch(db, job, position, batch, batches):
+                    return True  # another worker moved the job on: it owns the rest
+            position += len(batch.rows) if isinstance(batch, EventBatch) else len(batch)
             if time.monotonic() >= deadline:
-                _keep_reader(import_id, position, parsed)
+                _keep_batches(import_id, position, batches)
+                kept = True
                 with db.write() as conn:
                     enqueue(conn, TOPIC, {"importId": import_id})
                 return False
     except UnreadableFile as exc:
         fail(db, import_id, f"the file cannot be read after row {position}: {exc}")
         return True
+    finally:
+        if not kept:
+            _close(batches)  # its helper, if any, let go now rather than when collected
 
 
-# The reader a step stopped with, by job: the continuation, when this process runs it, reads
+Batches = Iterator[list[ParsedRow] | EventBatch]
+
+# The batches a step stopped with, by job: the continuation, when this process runs it, reads
 # on from there instead of parsing the file again up to ``position`` (every step re-reading
-# all the rows before it made a large import quadratic). In another process, or after a
-# restart, the job's ``position`` is the truth: the file is read again and skipped to it.
-_readers: dict[str, tuple[int, Iterator[ParsedRow]]] = {}
+# all the rows before it made a large import quadratic), with the batch an events import
+# read ahead (and its helper's check). In another process, or after a restart, the job's
+# ``position`` is the truth: the file is read again and skipped to it.
+_readers: dict[str, tuple[int, Batches]] = {}
 _readers_lock = threading.Lock()
 _MAX_READERS = 8
 
 
-def _reader(db: Database, job: Any) -> Iterator[ParsedRow]:
+def _batches(db: Database, settings: Settings, job: Any) -> Batches:
     with _readers_lock:
         kept = _readers.pop(job.id, None)
-    if kept is not None and kept[0] == job.position:
-        return kept[1]
-    return itertools.islice(rows(db, job.id, job.format), job.position, None)
+    if kept is not None:
+        if kept[0] == job.position:
+            return kept[1]
+        _close(kept[1])
+    size = settings.import_batch_size
+    if job.kind == "events":
+        raw = itertools.islice(raw_rows(db, job.id, job.format), job.position, None)
+        return EventBatches(db, raw, size, job.format == "csv", settings.import_helper_process)
+    parsed = itertools.islice(rows(db, job.id, job.format), job.position, None)
+    persons: Iterator[list[ParsedRow]] = iter(lambda: list(itertools.islice(parsed, size)), [])
+    return persons
 
 
-def _keep_reader(import_id: str, position: int, parsed: Iterator[ParsedRow]) -> None:
+def _keep_batches(import_id: str, position: int, batches: Batches) -> None:
     with _readers_lock:
         while len(_readers) >= _MAX_READERS:
-            _readers.pop(next(iter(_readers)))
-        _readers[import_id] = (position, parsed)
+            _close(_readers.pop(next(iter(_readers)))[1])
+        _readers[import_id] = (position, batches)
+
+
+def _close(batches: Batches) -> None:
+    if isinstance(batches, EventBatches):
+        batches.close()
 
 
 def _finish(db: Database, import_id: str, position: int) -> None:
@@ -162,24 +184,42 @@ def _finish(db: Database, import_id: str, position: int) -> None:
         queries.delete_chunks(conn, import_id)
 
 
-def _apply_batch(db: Database, job: Any, position: int, batch: list[ParsedRow]) -> bool:
+def _apply_batch(
+    db: Database,
+    job: Any,
+    position: int,
+    batch: list[ParsedRow] | EventBatch,
+    batches: Batches,
+) -> bool:
     is_csv = job.format == "csv"
-    if job.kind == "events" and not db.is_sqlite:
-        _ensure_partitions(db, batch)
+    checked = None
+    if isinstance(batch, EventBatch):
+        assert isinstance(batches, EventBatches)
+        checked = batches.checked(batch)
+        if not db.is_sqlite and checked.months:
+            # Monthly partitions first, in their own transaction, so the rows do not land in
+            # the default one.
+            with db.write() as conn:
+                partitions.ensure_months(conn, checked.months)
     with db.write() as conn:
         current = queries.find(conn, job.id, for_update=True)
         if current is None or current.status != "running" or current.position != position:
             return False
         now = utcnow()
         audit = Audit(f"import:{job.id}", now)
-        savepoint = conn.begin_nested() if job.dry_run else None
-        if job.kind == "persons":
-            with person_batch.paused_gc():
-                counts, errors, touched = _persons_batch(conn, batch, is_csv, audit)
+        if isinstance(batch, EventBatch):
+            assert isinstance(batches, EventBatches) and checked is not None
+            checked = batches.confirm(conn, batch, checked)
+            size = len(batch.rows)
         else:
-            counts, errors, touched = _events_batch(conn, batch, is_csv, now)
-        if job.kind == "events":
-            refresh_persons(conn, touched, now, events=_definitions(batch))
+            size = len(batch)
+        savepoint = conn.begin_nested() if job.dry_run else None
+        if checked is None:
+            assert isinstance(batch, list)
+            counts, errors, touched = _persons_batch(conn, batch, is_csv, audit)
+        else:
+            counts, errors, touched = _events_batch(conn, checked, now)
+            refresh_persons(conn, touched, now, events=checked.definition_ids)
         if savepoint is not None:
             savepoint.rollback()
         queries.insert_errors(
@@ -196,7 +236,7 @@ def _apply_batch(db: Database, job: Any, position: int, batch: list[ParsedRow]) 
             ],
         )
         queries.add_progress(
-            conn, job.id, len(batch), counts["created"], counts["updated"], len(errors), now
+            conn, job.id, size, counts["created"], counts["updated"], len(errors), now
         )
     return True
 
@@ -270,49 +310,17 @@ def _persons_rows(
 
 
 def _events_batch(
-    conn: Connection, batch: list[ParsedRow], is_csv: bool, now: datetime
+    conn: Connection, checked: event_checks.CheckedBatch, now: datetime
 ) -> tuple[dict[str, int], dict[int, ApiError], set[str]]:
-    errors = _parse_errors(batch)
-    candidates: list[event_rows.EventRow] = []
-    for number, raw, _reason in batch:
-        if raw is None:
-            continue
-        try:
-            candidates.append(event_rows.event_row(number, raw, is_csv))
-        except ApiError as exc:
-            errors[number] = exc
-    errors.update(event_rows.check_rows(conn, candidates, is_csv, now))
-    valid = [row for row in candidates if row.number not in errors]
-    errors.update(event_rows.resolve_persons(conn, valid))
-    valid = [row for row in valid if row.number not in errors]
-    stored = event_rows.store(conn, valid, now)
-    touched = {row.person_id for row in stored if row.person_id}
+    errors = {
+        number: ApiError(status, code, message, field)
+        for number, status, code, message, field in checked.errors
+    }
+    found, missing = event_rows.resolve_persons(conn, checked.events)
+    errors.update(missing)
+    stored = event_rows.store(conn, found, now)
+    touched = {person_id for person_id, _row in stored}
     return {"created": len(stored), "updated": 0}, errors, touched
-
-
-def _definitions(batch: list[ParsedRow]) -> set[str]:
-    return {d for _n, raw, _r in batch if raw and isinstance(d := raw.get("definitionId"), str)}
-
-
-def _ensure_partitions(db: Database, batch: list[ParsedRow]) -> None:
-    """Monthly partitions for a historical batch, so its rows do not land in the default one."""
-    months = set()
-    # "YYYY-MM" of the UTC calendar dates seen ("YYYY-MM-DD…Z"): the same month, not parsed again
-    utc_months: set[str] = set()
-    for _number, raw, _reason in batch:
-        value = raw.get("occurredAt") if raw else None
-        utc = isinstance(value, str) and value.endswith("Z") and value[4:5] == value[7:8] == "-"
-        if not value or (utc and value[:7] in utc_months):
-            continue
-        try:
-            months.add(partitions.month_start(parse_datetime(value)))
-        except InvalidValue:
-            continue
-        if utc:
-            utc_months.add(value[:7])
-    if months:
-        with db.write() as conn:
-            partitions.ensure_months(conn, months)
 
 
 def chunks_of(stream: Iterator[bytes]) -> Iterator[bytes]:
