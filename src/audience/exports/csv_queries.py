@@ -81,26 +81,48 @@ def _sqlite_csv_sql(custom_names: Sequence[str], in_segment: bool) -> tuple[str,
     return sql, [f'$."{name}"' for name in custom_names]
 
 
+# A page's lists on PostgreSQL. A whole export's: each list table's rows of the page's id
+# range aggregated in one pass and merged by id (a third cheaper than a lookup per person).
+# A segment's: looked up per member (its members may be sparse in any id range).
+_PG_IDENTITIES = (
+    "SELECT person_id, "
+    "string_agg(value, ';' ORDER BY created_at, value) FILTER (WHERE kind = 'email') emails, "
+    "string_agg(value, ';' ORDER BY created_at, value) FILTER (WHERE kind = 'phone') phones "
+    "FROM person_identities WHERE {where} GROUP BY person_id"
+)
+_PG_TAGS = (
+    "SELECT person_id, string_agg(tag, ';' ORDER BY tag) tags FROM person_tags WHERE {where} "
+    "GROUP BY person_id"
+)
+
+
 def _postgresql_csv_sql(custom_names: Sequence[str], in_segment: bool, last: bool) -> str:
     """``COPY`` of persons after an id (up to an id unless ``last``) as CSV: PostgreSQL quotes
     what ``csv.writer`` quotes, and writes NULL as an empty cell (empty text is made NULL, as
-    it would otherwise be written ``""``). Parameters: custom names, [segment], after, [upto]."""
+    it would otherwise be written ``""``). Named parameters: ``c0``… (the custom names),
+    ``after``, ``upto``, ``segment``."""
     text = ["p.external_user_id", "i.emails", "i.phones", "t.tags", "p.first_name", "p.last_name"]
     text += ["p.middle_name", "p.gender", "p.birthday"]
-    text += ["p.custom_attributes ->> %s" for _ in custom_names]
+    text += [f"p.custom_attributes ->> %(c{n})s" for n in range(len(custom_names))]
     cells = ["p.id", *(f"nullif({cell}, '')" for cell in text)]
     cells += [time_sql("p.created_at", False), time_sql("p.updated_at", False)]
-    join = IN_SEGMENT.replace("?", "%s") if in_segment else ""
-    upto = "" if last else " AND p.id <= %s"
+    within = "{id} > %(after)s" + ("" if last else " AND {id} <= %(upto)s")
+    if in_segment:
+        where = "person_id = p.id"
+        lists = (
+            f"JOIN segment_members m ON m.person_id = p.id AND m.segment_id = %(segment)s "
+            f"LEFT JOIN LATERAL ({_PG_IDENTITIES.format(where=where)}) i ON true "
+            f"LEFT JOIN LATERAL ({_PG_TAGS.format(where=where)}) t ON true"
+        )
+    else:
+        where = within.format(id="person_id")
+        lists = (
+            f"LEFT JOIN ({_PG_IDENTITIES.format(where=where)}) i ON i.person_id = p.id "
+            f"LEFT JOIN ({_PG_TAGS.format(where=where)}) t ON t.person_id = p.id"
+        )
     return (
-        f"COPY (SELECT {', '.join(cells)} FROM persons p{join} "
-        "LEFT JOIN LATERAL (SELECT "
-        "string_agg(value, ';' ORDER BY created_at, value) FILTER (WHERE kind = 'email') emails,"
-        " string_agg(value, ';' ORDER BY created_at, value) FILTER (WHERE kind = 'phone') phones"
-        " FROM person_identities WHERE person_id = p.id) i ON true "
-        "LEFT JOIN LATERAL (SELECT string_agg(tag, ';' ORDER BY tag) tags FROM person_tags"
-        " WHERE person_id = p.id) t ON true "
-        f"WHERE p.id > %s{upto} ORDER BY p.id) TO STDOUT (FORMAT csv)"
+        f"COPY (SELECT {', '.join(cells)} FROM persons p {lists} "
+        f"WHERE {within.format(id='p.id')} ORDER BY p.id) TO STDOUT (FORMAT csv)"
     )
 
 
@@ -128,9 +150,11 @@ def person_csv_page(
         f"SELECT p.id FROM persons p{join} WHERE p.id > %s ORDER BY p.id OFFSET %s LIMIT 1",
         (*segment, after_id, limit - 1),
     ).fetchone()
-    upto = [] if bound is None else [bound[0]]
     sql = _postgresql_csv_sql(custom_names, segment_id is not None, bound is None)
-    keys = (*custom_names, *segment, after_id, *upto)
+    keys: dict[str, str | None] = {f"c{n}": name for n, name in enumerate(custom_names)}
+    keys.update(after=after_id, upto=bound and bound[0], segment=segment_id)
+    # A page's plan costs past the JIT threshold; compiling it would take longer than it saves.
+    driver.execute("SET LOCAL jit = off")
     with driver.cursor() as cursor, cursor.copy(sql, keys) as copy:
         pieces = [bytes(data) for data in copy]
     return pieces, None if bound is None else str(bound[0])
