@@ -215,3 +215,18 @@ def test_persons_export_reads_every_page(
 
     assert exported() == ids
     assert exported(segmentId=segment["id"]) == in_segment
+
+
+def test_persons_csv_lists_in_the_order_the_api_lists_them(api: Api) -> None:
+    person = api.create_person(emails=["b@example.com", "c@example.com"], tags=["z", "a"])
+    response = api.client.patch(
+        f"/v1/persons/{person['id']}",
+        json={"emails": ["a@example.com", "b@example.com", "c@example.com"]},
+        headers=api.admin,
+    )
+    assert response.status_code == 200, response.text
+    shown = api.person(person["id"])
+    rows = list(csv.DictReader(io.StringIO(export(api, "/v1/exports/persons"))))
+    assert len(rows) == 1
+    assert rows[0]["emails"] == ";".join(shown["emails"])
+    assert rows[0]["tags"] == ";".join(shown["tags"])
