@@ -215,6 +215,7 @@ def test_persons_export_reads_every_page(
 
     assert exported() == ids
     assert exported(segmentId=segment["id"]) == in_segment
+    assert exported(segmentId="") == []  # no such segment: no members
 
 
 def test_persons_csv_lists_in_the_order_the_api_lists_them(api: Api) -> None:

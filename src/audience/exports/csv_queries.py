@@ -145,7 +145,7 @@ def person_csv_page(
         text = "\n".join([line for _, line in rows])
         return [text.encode(), b"\n"], rows[-1][0] if len(rows) == limit else None
     # PostgreSQL: the page's last id by the primary key's index, then one COPY up to it.
-    join = IN_SEGMENT.replace("?", "%s") if segment_id else ""
+    join = IN_SEGMENT.replace("?", "%s") if segment_id is not None else ""
     bound = driver.execute(
         f"SELECT p.id FROM persons p{join} WHERE p.id > %s ORDER BY p.id OFFSET %s LIMIT 1",
         (*segment, after_id, limit - 1),
