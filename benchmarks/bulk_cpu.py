@@ -145,7 +145,17 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--format", default="csv")
     parser.add_argument("--profile", help="write a cProfile of the measured steps here")
+    parser.add_argument(
+        "--export-only",
+        action="store_true",
+        help="only the export, --repeat times, of the persons already in --database-url "
+        "(kept as it is; --persons is then how many it holds)",
+    )
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
+    if args.export_only:
+        export_only(args)
+        return
     url = fresh_database(args.database_url, "bulk_cpu")
     migrate.upgrade(url)
     db = Database(make_engine(url, pool_size=2))
@@ -185,6 +195,27 @@ def main() -> None:
         profiler.dump_stats(args.profile)
     db.engine.dispose()
     print(json.dumps(result), flush=True)
+
+
+def export_only(args: argparse.Namespace) -> None:
+    """The export alone on an existing database: one JSON line a run, so the code before and
+    after a change (``PYTHONPATH``) can be alternated on the same data in the same minutes."""
+    if not args.database_url:
+        raise SystemExit("--export-only needs --database-url")
+    db = Database(make_engine(args.database_url, pool_size=2))
+    for _ in range(args.repeat):
+        run = export_persons(db, args.format)
+        rows = run["lines"] - (args.format == "csv")
+        result = {
+            "backend": backend_of(args.database_url),
+            "persons": rows,
+            "export_format": args.format,
+            "export_cpu_us_per_row": round(run["cpu_s"] / rows * 1e6, 2),
+            "export_per_s_wall": round(rows / run["wall_s"]),
+            "bytes": run["bytes"],
+        }
+        print(json.dumps(result), flush=True)
+    db.engine.dispose()
 
 
 if __name__ == "__main__":

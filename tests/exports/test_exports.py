@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from audience.config import Settings
+from audience.exports import service
 from tests.helpers import Api
 from tests.imports.bulk import define_event, run_import
 
@@ -122,3 +123,111 @@ def test_events_export_filters_and_imports_back_unchanged(
     full = export(api, "/v1/exports/events", format=file_format, definitionId="purchase")
     job = run_import(api, settings, "events", full, file_format=file_format)
     assert (job["rows"], job["created"], job["failed"]) == (3, 0, 0)
+
+
+def _csv_text(rows: list[list[str]]) -> str:
+    """CSV as the export writes it: ``\\n`` line ends, a cell quoted (its quotes doubled)
+    exactly when it holds a comma, a quote, a line feed or a carriage return."""
+
+    def cell(value: str) -> str:
+        if any(mark in value for mark in ',"\n\r'):
+            return '"' + value.replace('"', '""') + '"'
+        return value
+
+    return "".join(",".join(cell(value) for value in row) + "\n" for row in rows)
+
+
+@pytest.fixture
+def odd(api: Api) -> list[dict[str, Any]]:
+    """Persons whose values need CSV quoting, or look as if they might."""
+    api.define_attribute("note", "string")
+    api.define_attribute("n", "number")
+    api.define_attribute("flag", "boolean")
+    values = ["a,b", 'say "hi"', "two\nlines", "carriage\rreturn", "cr\r\nlf", " lead", "x;y"]
+    people = []
+    for number, value in enumerate(values):
+        people.append(
+            api.create_person(
+                externalUserId=f"{value.strip()}#{number}".replace("\n", " ").replace("\r", " "),
+                emails=[f"p{number}@example.com"],
+                lastName=value,
+                tags=[f"t{value}".replace("\n", " ").replace(";", " ")],  # ";" splits lists
+                customAttributes={"note": value, "n": number + 0.5, "flag": number % 2 == 0},
+            )
+        )
+    people.append(
+        api.create_person(
+            phones=["+385911234567"], firstName="Émile ✓", customAttributes={"note": ""}
+        )
+    )
+    return people
+
+
+def test_persons_csv_is_quoted_as_csv_writer_quotes(api: Api, odd: list[dict[str, Any]]) -> None:
+    text = export(api, "/v1/exports/persons")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert len(rows) == len(odd) + 1
+    # Byte for byte: each cell quoted only when it must be (a lone carriage return included).
+    assert text == _csv_text(rows)
+    by_external = {row[1]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
+    for person in odd:
+        row = by_external[person["externalUserId"] or ""]
+        custom = person["customAttributes"]
+        assert row["lastName"] == (person["lastName"] or "")
+        assert row["tags"] == ";".join(person["tags"])
+        assert row["custom.note"] == custom.get("note", "")
+        assert row["custom.n"] == (str(custom["n"]) if "n" in custom else "")
+        assert row["custom.flag"] == ({True: "true", False: "false"}.get(custom.get("flag"), ""))
+        assert row["firstName"] == (person["firstName"] or "")
+
+
+@pytest.mark.parametrize("file_format", ["csv", "ndjson"])
+def test_odd_values_import_back_unchanged(
+    api: Api, settings: Settings, odd: list[dict[str, Any]], file_format: str
+) -> None:
+    before = [api.person(p["id"]) for p in odd]
+    text = export(api, "/v1/exports/persons", format=file_format)
+    job = run_import(api, settings, "persons", text, file_format=file_format)
+    assert (job["rows"], job["created"], job["updated"], job["failed"]) == (len(odd), 0, 0, 0)
+    assert [api.person(p["id"]) for p in odd] == before
+
+
+@pytest.mark.parametrize("file_format", ["csv", "ndjson"])
+def test_persons_export_reads_every_page(
+    api: Api, monkeypatch: pytest.MonkeyPatch, file_format: str
+) -> None:
+    monkeypatch.setattr(service, "PERSON_CSV_PAGE", 2)
+    monkeypatch.setattr(service, "PERSON_PAGE", 2)
+    ids = sorted(
+        api.create_person(externalUserId=f"u{n}", tags=["all"] if n % 2 else ["odd", "all"])["id"]
+        for n in range(7)
+    )
+    segment = api.client.post(
+        "/v1/segments", json={"name": "odd", "rule": {"tag": "odd"}}, headers=api.admin
+    ).json()
+    in_segment = [pid for pid in ids if "odd" in api.person(pid)["tags"]]
+
+    def exported(**params: str) -> list[str]:
+        text = export(api, "/v1/exports/persons", format=file_format, **params)
+        if file_format == "csv":
+            return [row[0] for row in list(csv.reader(io.StringIO(text)))[1:]]
+        return [json.loads(line)["id"] for line in text.splitlines()]
+
+    assert exported() == ids
+    assert exported(segmentId=segment["id"]) == in_segment
+    assert exported(segmentId="") == []  # no such segment: no members
+
+
+def test_persons_csv_lists_in_the_order_the_api_lists_them(api: Api) -> None:
+    person = api.create_person(emails=["b@example.com", "c@example.com"], tags=["z", "a"])
+    response = api.client.patch(
+        f"/v1/persons/{person['id']}",
+        json={"emails": ["a@example.com", "b@example.com", "c@example.com"]},
+        headers=api.admin,
+    )
+    assert response.status_code == 200, response.text
+    shown = api.person(person["id"])
+    rows = list(csv.DictReader(io.StringIO(export(api, "/v1/exports/persons"))))
+    assert len(rows) == 1
+    assert rows[0]["emails"] == ";".join(shown["emails"])
+    assert rows[0]["tags"] == ";".join(shown["tags"])

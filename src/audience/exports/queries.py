@@ -1,9 +1,9 @@
 """SQL of exports: keyset pages (constant memory, no long transaction) and their extras.
 
-The persons export is this module's hot loop. A page is three statements on the driver: the
-persons, with their cells formatted by the database (times as ``clock.isoformat`` writes
-them, each custom attribute as its CSV cell), then the page's identities and its tags by the
-same id range (one index range scan each); ``person_page`` merges them into finished rows.
+A persons NDJSON page is three statements on the driver: the persons, with their times
+formatted by the database (as ``clock.isoformat`` writes them), then the page's identities
+and its tags by the same id range (one index range scan each); ``person_page`` gives them
+to the service by person. The CSV pages are finished by the database (``csv_queries``).
 """
 
 from collections.abc import Sequence
@@ -19,7 +19,7 @@ from audience.tables import (
     persons,
 )
 
-_IN_SEGMENT = " JOIN segment_members m ON m.person_id = p.id AND m.segment_id = ?"
+IN_SEGMENT = " JOIN segment_members m ON m.person_id = p.id AND m.segment_id = ?"
 # A page's identities and tags: by the page's id range for a whole export, by its ids for a
 # segment's (whose members may be spread over every range); ``{where}`` is filled in.
 _IDENTITIES_SQL = (
@@ -29,7 +29,7 @@ _IDENTITIES_SQL = (
 _TAGS_SQL = "SELECT person_id, tag FROM person_tags WHERE {where} ORDER BY person_id, tag"
 
 
-def _time_sql(column: str, sqlite: bool) -> str:
+def time_sql(column: str, sqlite: bool) -> str:
     """``clock.isoformat`` of a time column, computed by the database. SQLite stores the text
     ``YYYY-MM-DD HH:MM:SS.ffffff``; both cut the milliseconds as ``isoformat`` does."""
     if not sqlite:
@@ -40,40 +40,17 @@ def _time_sql(column: str, sqlite: bool) -> str:
     )
 
 
-def _custom_cells_sql(names: Sequence[str], sqlite: bool) -> tuple[list[str], list[str]]:
-    """Each custom attribute's CSV cell, and the statement's parameters they take (the names,
-    bound, never written into the SQL): text as it is, booleans ``true``/``false``, numbers as
-    their JSON text, lists and objects as JSON, absent or null as NULL (an empty cell)."""
-    if not sqlite:
-        return ["p.custom_attributes ->> ?" for _ in names], list(names)
-    cell = (
-        "CASE json_type(p.custom_attributes, ?) WHEN 'true' THEN 'true' "
-        "WHEN 'false' THEN 'false' ELSE p.custom_attributes ->> ? END"
-    )
-    paths = [f'$."{name}"' for name in names]
-    return [cell for _ in names], [path for path in paths for _ in range(2)]
-
-
-def _page_sql(
-    sqlite: bool, custom_names: Sequence[str] | None, in_segment: bool
-) -> tuple[str, list[str]]:
-    """Persons after an id: (id, externalUserId, first, last, middle, gender, birthday, then
-    one cell per custom name — or, with ``custom_names`` None, the attributes as JSON text —
-    createdAt, updatedAt), and the parameters the custom cells take."""
-    if custom_names is None:
-        custom = ["p.custom_attributes" if sqlite else "p.custom_attributes::text"]
-        params: list[str] = []
-    else:
-        custom, params = _custom_cells_sql(custom_names, sqlite)
+def _page_sql(sqlite: bool, in_segment: bool) -> str:
+    """Persons after an id: (id, externalUserId, first, last, middle, gender, birthday, the
+    custom attributes as JSON text, createdAt, updatedAt)."""
     columns = [
         "p.id, p.external_user_id, p.first_name, p.last_name, p.middle_name, p.gender, p.birthday",
-        *custom,
-        _time_sql("p.created_at", sqlite),
-        _time_sql("p.updated_at", sqlite),
+        "p.custom_attributes" if sqlite else "p.custom_attributes::text",
+        time_sql("p.created_at", sqlite),
+        time_sql("p.updated_at", sqlite),
     ]
-    join = _IN_SEGMENT if in_segment else ""
-    sql = f"SELECT {', '.join(columns)} FROM persons p{join} WHERE p.id > ? ORDER BY p.id LIMIT ?"
-    return sql, params
+    join = IN_SEGMENT if in_segment else ""
+    return f"SELECT {', '.join(columns)} FROM persons p{join} WHERE p.id > ? ORDER BY p.id LIMIT ?"
 
 
 def _run(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -92,18 +69,14 @@ NO_LISTS: tuple[list[str], list[str], list[str]] = ([], [], [])
 
 
 def person_page(
-    conn: Connection,
-    after_id: str,
-    segment_id: str | None,
-    custom_names: Sequence[str] | None,
-    limit: int,
+    conn: Connection, after_id: str, segment_id: str | None, limit: int
 ) -> tuple[list[tuple[Any, ...]], Lists]:
     """A page of persons (rows as ``_page_sql`` gives them), and each one's (emails, phones,
     tags) in the order the API lists them."""
     sqlite = conn.dialect.name == "sqlite"
-    sql, params = _page_sql(sqlite, custom_names, segment_id is not None)
+    sql = _page_sql(sqlite, segment_id is not None)
     keys = (after_id, limit) if segment_id is None else (segment_id, after_id, limit)
-    page = _run(conn, sql, (*params, *keys))
+    page = _run(conn, sql, keys)
     if not page:
         return [], {}
     if segment_id is None:

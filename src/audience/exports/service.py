@@ -14,11 +14,13 @@ from typing import Any
 
 from audience.clock import isoformat
 from audience.db import Database
-from audience.exports import queries
+from audience.exports import csv_queries, queries
 
 PAGE = 1000
 # Persons a page: fewer, larger pages (each is three statements and a short transaction).
 PERSON_PAGE = 5000
+# CSV persons a page (a page's text is built by the database and held until it is sent).
+PERSON_CSV_PAGE = 10_000
 # Properties the server writes on standard events (R6, and SegmentEntered/Left's segmentId).
 STANDARD_PROPERTY_NAMES = (
     "appCode",
@@ -52,39 +54,37 @@ def _cell(value: Any) -> Any:
 
 
 def persons_export(db: Database, file_format: str, segment_id: str | None) -> Iterator[bytes]:
-    """The file a page at a time, each page one piece of bytes (about half a megabyte): the
-    cells come formatted from the database and ``csv.writer`` writes the page's tuples, so
-    what is left in Python per person is putting its lists in place."""
+    """The file a page at a time, each page read in its own short transaction and yielded
+    as bytes after it. CSV pages come finished from the database (PostgreSQL's ``COPY``,
+    SQLite's string functions): no Python per person. NDJSON is built here from the page's
+    formatted cells and lists."""
     with db.read() as conn:
         custom_names = queries.person_attribute_names(conn)
-    csv_file = file_format == "csv"
-    if csv_file:
+    if file_format == "csv":
         header = ["id", "externalUserId", "emails", "phones", "tags", *PERSON_FIELDS]
         header += [f"custom.{name}" for name in custom_names] + ["createdAt", "updatedAt"]
         yield _csv_line(header).encode()
+        yield from _csv_pages(db, segment_id, custom_names)
+        return
     after = ""
     while True:
         with db.read() as conn:
-            page, lists = queries.person_page(
-                conn, after, segment_id, custom_names if csv_file else None, PERSON_PAGE
-            )
+            page, lists = queries.person_page(conn, after, segment_id, PERSON_PAGE)
         if not page:
             return
         after = page[-1][0]
-        text = _csv_page(page, lists) if csv_file else _ndjson_page(page, lists)
-        yield text.encode()
+        yield _ndjson_page(page, lists).encode()
 
 
-def _csv_page(page: list[tuple[Any, ...]], lists: queries.Lists) -> str:
-    out = io.StringIO()
-    owned_by = lists.get
-    none = queries.NO_LISTS
-    rows = []
-    for row in page:
-        emails, phones, tags = owned_by(row[0], none)
-        rows.append((row[0], row[1], ";".join(emails), ";".join(phones), ";".join(tags), *row[2:]))
-    csv.writer(out, lineterminator="\n").writerows(rows)
-    return out.getvalue()
+def _csv_pages(db: Database, segment_id: str | None, custom_names: list[str]) -> Iterator[bytes]:
+    after: str | None = ""
+    while after is not None:
+        with db.read() as conn:
+            pieces, after = csv_queries.person_csv_page(
+                conn, after, segment_id, custom_names, PERSON_CSV_PAGE
+            )
+        if pieces:
+            yield b"".join(pieces)
 
 
 def _ndjson_page(page: list[tuple[Any, ...]], lists: queries.Lists) -> str:
