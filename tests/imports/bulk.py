@@ -7,6 +7,19 @@ from audience.worker import drain
 from tests.helpers import Api
 
 
+def start_import(
+    api: Api, kind: str, body: str | bytes, file_format: str = "csv", dry_run: bool = False
+) -> str:
+    """Upload a file; answers the running job's id (the worker has not applied it yet)."""
+    params = {"kind": kind, "format": file_format, "dryRun": str(dry_run).lower()}
+    response = api.client.post("/v1/imports", params=params, content=body, headers=api.admin)
+    assert response.status_code == 202, response.text
+    started = response.json()
+    assert started["status"] == "running"
+    import_id: str = started["id"]
+    return import_id
+
+
 def run_import(
     api: Api,
     settings: Settings,
@@ -15,13 +28,9 @@ def run_import(
     file_format: str = "csv",
     dry_run: bool = False,
 ) -> dict[str, Any]:
-    params = {"kind": kind, "format": file_format, "dryRun": str(dry_run).lower()}
-    response = api.client.post("/v1/imports", params=params, content=body, headers=api.admin)
-    assert response.status_code == 202, response.text
-    started = response.json()
-    assert started["status"] == "running"
+    import_id = start_import(api, kind, body, file_format, dry_run)
     drain(api.db, settings)
-    job = api.client.get(f"/v1/imports/{started['id']}", headers=api.admin)
+    job = api.client.get(f"/v1/imports/{import_id}", headers=api.admin)
     assert job.status_code == 200, job.text
     result: dict[str, Any] = job.json()
     return result

@@ -11,7 +11,7 @@ from audience.config import Settings
 from audience.imports import helper, service
 from audience.worker import drain
 from tests.helpers import Api
-from tests.imports.bulk import define_event, import_errors, run_import
+from tests.imports.bulk import define_event, import_errors, run_import, start_import
 
 needs_helper = pytest.mark.skipif(not helper.available(), reason="the helper needs 2+ CPUs")
 
@@ -53,15 +53,7 @@ def _body(reg: str) -> str:
 
 
 def _start(api: Api, body: str) -> str:
-    started = api.client.post(
-        "/v1/imports",
-        params={"kind": "events", "format": "ndjson"},
-        content=body,
-        headers=api.admin,
-    )
-    assert started.status_code == 202, started.text
-    import_id: str = started.json()["id"]
-    return import_id
+    return start_import(api, "events", body, file_format="ndjson")
 
 
 def _job(api: Api, import_id: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from audience.config import Settings
 from audience.imports import queries, service
 from audience.worker import drain
 from tests.helpers import Api
-from tests.imports.bulk import lookup
+from tests.imports.bulk import lookup, start_import
 
 
 def test_a_batch_cut_off_mid_way_leaves_nothing_and_the_job_resumes(
@@ -17,10 +17,7 @@ def test_a_batch_cut_off_mid_way_leaves_nothing_and_the_job_resumes(
 ) -> None:
     small = settings.model_copy(update={"import_batch_size": 2})
     body = "externalUserId,firstName\n" + "".join(f"p{i},N{i}\n" for i in range(1, 6))
-    started = api.client.post(
-        "/v1/imports", params={"kind": "persons"}, content=body, headers=api.admin
-    ).json()
-    import_id = started["id"]
+    import_id = start_import(api, "persons", body)
 
     assert service.run_step(api.db, small, import_id, budget_seconds=0) is False
 
@@ -47,10 +44,7 @@ def test_a_continuation_reads_on_where_the_step_before_stopped(
 ) -> None:
     small = settings.model_copy(update={"import_batch_size": 2})
     body = "externalUserId,firstName\n" + "".join(f"c{i},N{i}\n" for i in range(1, 6))
-    started = api.client.post(
-        "/v1/imports", params={"kind": "persons"}, content=body, headers=api.admin
-    ).json()
-    import_id = started["id"]
+    import_id = start_import(api, "persons", body)
     assert service.run_step(api.db, small, import_id, budget_seconds=0) is False
     assert service._readers[import_id][0] == 2  # kept at the job's position
     assert service.run_step(api.db, small, import_id, budget_seconds=0) is False

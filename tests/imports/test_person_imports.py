@@ -4,7 +4,7 @@ import pytest
 
 from audience.config import Settings
 from tests.helpers import Api
-from tests.imports.bulk import import_errors, lookup, run_import
+from tests.imports.bulk import import_errors, lookup, run_import, start_import
 
 HEADER = (
     "externalUserId,emails,phones,tags,firstName,lastName,middleName,gender,birthday,"
@@ -153,13 +153,7 @@ def test_an_upload_larger_than_the_request_body_limit_is_streamed(
     rows = [f"big{i},Name{i}" for i in range(60_000)]
     body = "externalUserId,firstName\n" + "\n".join(rows) + "\n"
     assert len(body) > settings.max_body_bytes
-    started = api.client.post(
-        "/v1/imports",
-        params={"kind": "persons", "dryRun": "true"},
-        content=body,
-        headers=api.admin,
-    )
-    assert started.status_code == 202, started.text
+    start_import(api, "persons", body, dry_run=True)
 
 
 def test_unknown_import_is_404(api: Api) -> None:
