@@ -75,9 +75,10 @@ def _mobile_person(
     row: Row,
     identities: dict[str, list[str]] | None = None,
     live: list[Any] | None = None,
+    tags: list[str] | None = None,
 ) -> dict[str, Any]:
     """A person as a mobile call sees it: other applications' codes are not shown (§10)."""
-    body = service.person_to_api(conn, row, identities, live)
+    body = service.person_to_api(conn, row, identities, live, tags)
     for summary in body["installations"]:
         if summary["applicationCode"] != app.application_code:
             summary["applicationCode"] = None
@@ -200,7 +201,7 @@ def _personalize(
         if app.require_user_jwt:
             user.require(identity.external_user_id)
         caller = installations.check_app_installation(row, app.id, push_registration_id)
-        person, identities, live = personalize(
+        person, identities, tags, live = personalize(
             conn,
             app,
             caller,
@@ -212,7 +213,7 @@ def _personalize(
             lambda conn, target: protection.check_personalize_target(conn, app, user, target),
         )
         protection.after_personalize(conn, app, person.id)
-        return _mobile_person(conn, app, person, identities, live)
+        return _mobile_person(conn, app, person, identities, live, tags)
 
     return write_identities(db, work)
 

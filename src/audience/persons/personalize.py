@@ -35,11 +35,12 @@ from audience.segments.service import refresh_person
 
 
 class Personalized(NamedTuple):
-    """The person the installation now belongs to, its phones and emails, and its live
-    installations' summaries (None: not read)."""
+    """The person the installation now belongs to, its phones and emails, its tags and its
+    live installations' summaries (None: not read)."""
 
     person: Any
     identities: dict[str, list[str]]
+    tags: list[str] | None
     live: list[Any] | None
 
 
@@ -69,8 +70,8 @@ def personalize(
     target_id = candidates.pop() if candidates else None
     # Both persons this may change are locked in one global order (by id): two crossing
     # personalizations queue instead of deadlocking.
-    queries.lock_persons(conn, (target_id, installation.person_id))
-    target = queries.find(conn, target_id, for_update=True) if target_id else None
+    locked = queries.lock_persons(conn, (target_id, installation.person_id))
+    target = _locked_row(conn, locked, target_id) if target_id else None
     if (
         target is not None
         and identity.external_user_id is not None
@@ -82,7 +83,7 @@ def personalize(
         check_target(conn, target)
 
     # An installation's person is live (merges move installations): no merge to follow.
-    current = _row(conn, installation.person_id, for_update=True)
+    current = _locked_row(conn, locked, installation.person_id)
     already_linked = target is not None and target.id == current.id
     if current.type == "IDENTIFIED" and not already_linked:
         if not force_depersonalize:
@@ -97,9 +98,12 @@ def personalize(
         person = _row(conn, target.id)  # the merge changed it
     # The person's row is carried along from here, changed by what is written: the answer
     # needs no second read (unless an eviction below touches it).
-    person, identities = _add_identity(conn, person, identity, audit)
+    person, identities, read_tags = _add_identity(conn, person, identity, audit)
+    tags: list[str] | None = read_tags
     if attributes:
         person = person._replace(**apply_changes(conn, person, attributes, audit))
+        if attributes.get("tags") is not None:
+            tags = None  # changed: read again for the answer
     if set_primary:
         update_installation(
             conn,
@@ -120,8 +124,8 @@ def personalize(
     audit.flush(conn)
     refresh_person(conn, person.id, audit.at)
     if evicted:
-        return Personalized(_row(conn, person.id), identities, None)
-    return Personalized(person, identities, live)
+        return Personalized(_row(conn, person.id), identities, tags, None)
+    return Personalized(person, identities, tags, live)
 
 
 def _row(conn: Connection, live_id: str, for_update: bool = False) -> Any:
@@ -131,12 +135,19 @@ def _row(conn: Connection, live_id: str, for_update: bool = False) -> Any:
     return row
 
 
+def _locked_row(conn: Connection, locked: dict[str, Any], person_id: str) -> Any:
+    """The person's row, locked: as ``lock_persons`` read it, else read now (SQLite)."""
+    row = locked.get(person_id)
+    return row if row is not None else queries.find(conn, person_id, for_update=True)
+
+
 def _add_identity(
     conn: Connection, person: Any, identity: Identity, audit: Audit
-) -> tuple[Any, dict[str, list[str]]]:
+) -> tuple[Any, dict[str, list[str]], list[str]]:
     """Give ``person`` the identity values of X it lacks (phones and emails are added);
-    answers its row and identities after."""
-    current = queries.identities_of(conn, person.id)
+    answers its row and identities after, and its tags (read with the identities: one
+    statement for the answer's two lists)."""
+    current, tags = queries.identities_and_tags(conn, person.id)
     changes: dict[str, Any] = {}
     if identity.external_user_id is not None and person.external_user_id is None:
         changes["external_user_id"] = identity.external_user_id
@@ -147,7 +158,7 @@ def _add_identity(
     if new_emails:
         changes["emails"] = current["email"] + new_emails
     if not changes:
-        return person, current
+        return person, current, tags
     try:
         # Every owner of X was found at the start (none but ``person``): not asked again.
         written = apply_changes(conn, person, changes, audit, current_identities=current)
@@ -160,7 +171,7 @@ def _add_identity(
         "phone": current["phone"] + sorted(new_phones),
         "email": current["email"] + sorted(new_emails),
     }
-    return person._replace(**written), identities
+    return person._replace(**written), identities, tags
 
 
 def depersonalize(conn: Connection, installation: Row, application_code: str, audit: Audit) -> Row:

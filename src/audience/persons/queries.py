@@ -17,6 +17,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import text as sql_text
 
 from audience.db import DriverSelect, DriverStatement, TableWriter, sqlite_time
 from audience.ids import new_id
@@ -336,19 +337,28 @@ def events_page(conn: Connection, ids: list[str], after_id: int | None, limit: i
     return list(conn.execute(query))
 
 
-_LOCK_PERSONS = DriverStatement(
-    "",  # PostgreSQL only
-    "SELECT id FROM persons WHERE id = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(? AS "
-    "jsonb)))) ORDER BY id FOR UPDATE",
+# PostgreSQL only (SQLite has one writer anyway).
+_lock_persons = DriverSelect(
+    select(persons)
+    .where(
+        sql_text(
+            "persons.id = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(:b_ids AS jsonb))))"
+        ).bindparams(bindparam("b_ids"))
+    )
+    .order_by(persons.c.id)
+    .with_for_update()
 )
 
 
-def lock_persons(conn: Connection, person_ids: Iterable[str | None]) -> None:
+def lock_persons(conn: Connection, person_ids: Iterable[str | None]) -> dict[str, Any]:
     """Lock these persons' rows in id order: two transactions that both need the same two
-    persons then queue instead of deadlocking (PostgreSQL; SQLite has one writer anyway)."""
+    persons then queue instead of deadlocking (PostgreSQL; SQLite has one writer anyway).
+    Answers the locked rows by id (as :func:`find` reads them, so the caller need not read
+    them again); nothing on SQLite."""
     ids = sorted({person_id for person_id in person_ids if person_id is not None})
-    if ids and conn.dialect.name != "sqlite":
-        _LOCK_PERSONS.run(conn, (json.dumps(ids),)).fetchall()
+    if not ids or conn.dialect.name == "sqlite":
+        return {}
+    return {row.id: row for row in _lock_persons.rows(conn, b_ids=json.dumps(ids))}
 
 
 _HOLDS_JWT_APP_INSTALLATION = DriverStatement(

@@ -66,12 +66,13 @@ def person_to_api(
     row: Any,
     identities: dict[str, list[str]] | None = None,
     live: list[Any] | None = None,
+    tags: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The person as the API shows it; ``identities`` and ``live`` (its live installations'
-    summaries) when the caller has read them already."""
+    """The person as the API shows it; ``identities``, ``live`` (its live installations'
+    summaries) and ``tags`` when the caller has read them already."""
     if identities is None:
         identities, tags = queries.identities_and_tags(conn, row.id)
-    else:
+    elif tags is None:
         tags = queries.tags_of(conn, row.id)
     body: dict[str, Any] = {
         "id": row.id,
