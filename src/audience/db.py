@@ -33,6 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
+from audience import pg_statements
+
 T = TypeVar("T")
 
 
@@ -187,12 +189,20 @@ class DriverStatement:
     def __init__(self, sqlite: str, postgresql: str | None = None) -> None:
         self.sqlite = sqlite
         self.postgresql = (postgresql or sqlite).replace("?", "%s")
+        self._libpq = pg_statements.numbered(self.postgresql)[0]
 
     def run(self, conn: Connection, params: Sequence[Any] = ()) -> Any:
-        """The driver's cursor, executed; the transaction must have begun (``Database``'s do)."""
+        """The driver's cursor, executed (on PostgreSQL, its rows through libpq: see
+        ``audience.pg_statements``); the transaction must have begun (``Database``'s do)."""
         sql = self._sql(conn)
+        driver: Any = conn.connection.driver_connection
         with driver_errors(conn, sql):
-            return conn.connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
+            if conn.dialect.name != "sqlite":
+                try:
+                    return pg_statements.execute(driver, self._libpq, params)
+                except pg_statements.Unsupported:
+                    pass
+            return driver.execute(sql, params)
 
     def run_many(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
         sql = self._sql(conn)
@@ -229,6 +239,7 @@ class DriverSelect:
             if (convert := _sqlite_converter(column.type)) is not None
         ]
         self._forms: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+        self._libpq: tuple[str, tuple[str, ...]] = ("", ())
 
     def _form(self, conn: Connection) -> tuple[str, tuple[str, ...], dict[str, Any]]:
         form = self._forms.get(conn.dialect.name)
@@ -236,6 +247,8 @@ class DriverSelect:
             compiled = self.statement.compile(dialect=conn.dialect)
             order = tuple(compiled.positiontup or ())
             form = self._forms[conn.dialect.name] = (str(compiled), order, dict(compiled.params))
+            if conn.dialect.name != "sqlite":
+                self._libpq = pg_statements.numbered(form[0])
         return form
 
     def rows(self, conn: Connection, **params: Any) -> list[Any]:
@@ -256,8 +269,14 @@ class DriverSelect:
                         cells[index] = convert(cells[index])
                 rows.append(make(cells))
             return rows
+        libpq, names = self._libpq
         with driver_errors(conn, sql):
-            found = driver.execute(sql, values).fetchall()
+            try:
+                found = pg_statements.execute(
+                    driver, libpq, [values[name] for name in names]
+                ).fetchall()
+            except pg_statements.Unsupported:
+                found = driver.execute(sql, values).fetchall()
         return [self.row._make(r) for r in found]
 
     def first(self, conn: Connection, **params: Any) -> Any | None:

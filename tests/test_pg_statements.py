@@ -1,0 +1,89 @@
+"""The PostgreSQL hot-path statements through libpq (``audience.pg_statements``): same
+values, transactions and errors as through a psycopg cursor."""
+
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError
+
+from audience import pg_statements
+from audience.clock import utcnow
+from audience.db import Database, DriverSelect, DriverStatement
+from audience.persons import queries as person_queries
+from audience.tables import persons
+
+
+def test_placeholders_become_numbered_in_order() -> None:
+    assert pg_statements.numbered("SELECT %s, %s WHERE a LIKE 'x%%'") == (
+        "SELECT $1, $2 WHERE a LIKE 'x%'",
+        (),
+    )
+    assert pg_statements.numbered("SELECT %(b)s, %(a)s, %(b)s") == ("SELECT $1, $2, $1", ("b", "a"))
+
+
+def test_unsupported_parameters_are_refused_before_anything_is_sent() -> None:
+    with pytest.raises(pg_statements.Unsupported):
+        pg_statements.execute(object(), "SELECT $1", [Decimal("1.5")])
+
+
+@pytest.fixture
+def pg(db: Database) -> Database:
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    return db
+
+
+_ECHO = DriverStatement(
+    "SELECT ?, ?, ?, ?, ?, ?",
+    "SELECT CAST(? AS text), CAST(? AS boolean), CAST(? AS bigint), CAST(? AS float8), "
+    "CAST(? AS timestamp), CAST(? AS text)",
+)
+
+
+def test_values_come_back_as_psycopg_reads_them(pg: Database) -> None:
+    at = datetime(2026, 12, 2, 5, 30, 1, 123000)
+    params = ("é ✓", True, 2**40, 1.25, at, None)
+    with pg.write() as conn:
+        for _ in range(3):  # unnamed, then prepared, then the prepared one again
+            assert _ECHO.run(conn, params).fetchall() == [params]
+        cursor = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            _ECHO.postgresql, params
+        )
+        assert cursor.fetchall() == [params]
+
+
+def test_a_decimal_parameter_goes_through_psycopg(pg: Database) -> None:
+    statement = DriverStatement("SELECT ?", "SELECT CAST(? AS numeric)")
+    with pg.write() as conn:
+        assert statement.run(conn, (Decimal("1.50"),)).fetchall() == [(Decimal("1.50"),)]
+
+
+def test_the_first_statement_begins_the_transaction(pg: Database) -> None:
+    """A write sent first through libpq is inside the unit of work: it rolls back with it."""
+    with pytest.raises(RuntimeError), pg.write() as conn:
+        person_queries.insert_anonymous_person(conn, utcnow())
+        raise RuntimeError("abort")
+    with pg.read() as conn:
+        assert conn.execute(select(persons.c.id)).fetchall() == []
+
+
+_PERSON_ID = DriverSelect(select(persons.c.id).where(persons.c.id == bindparam("b_id")))
+_INSERT_ID = DriverStatement(
+    "INSERT INTO persons (id, type, custom_attributes, created_at, updated_at, protected) "
+    "VALUES (?, 'ANONYMOUS', '{}', ?, ?, false)"
+)
+
+
+def test_errors_are_psycopg_errors_and_the_connection_recovers(pg: Database) -> None:
+    now = datetime(2026, 12, 2)
+    for _ in range(3):  # a failing prepared statement too
+        with pytest.raises(IntegrityError), pg.write() as conn:
+            _INSERT_ID.run(conn, ("p-1", now, now))
+            _INSERT_ID.run(conn, ("p-1", now, now))
+    with pg.write() as conn:
+        _INSERT_ID.run(conn, ("p-1", now, now))
+        assert _PERSON_ID.first(conn, b_id="p-1") == ("p-1",)
+    with pg.read() as conn:
+        assert conn.execute(select(persons.c.id)).scalars().all() == ["p-1"]
