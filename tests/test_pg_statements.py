@@ -87,3 +87,20 @@ def test_errors_are_psycopg_errors_and_the_connection_recovers(pg: Database) -> 
         assert _PERSON_ID.first(conn, b_id="p-1") == ("p-1",)
     with pg.read() as conn:
         assert conn.execute(select(persons.c.id)).scalars().all() == ["p-1"]
+
+
+def test_prepared_statements_outlive_a_rollback(pg: Database) -> None:
+    """psycopg deallocates every prepared statement of a session when it rolls back a
+    transaction in which it had prepared its own; it prepares none here."""
+    now = datetime(2026, 12, 2)
+    with pg.write() as conn:
+        for _ in range(6):  # more than psycopg's default threshold for preparing
+            conn.execute(select(persons.c.id)).fetchall()
+        for _ in range(3):
+            _PERSON_ID.first(conn, b_id="p-1")
+    with pytest.raises(RuntimeError), pg.write() as conn:
+        _PERSON_ID.first(conn, b_id="p-1")
+        raise RuntimeError("rolled back")
+    with pg.write() as conn:
+        _INSERT_ID.run(conn, ("p-1", now, now))
+        assert _PERSON_ID.first(conn, b_id="p-1") == ("p-1",)

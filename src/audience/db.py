@@ -70,7 +70,10 @@ def make_engine(url: str, pool_size: int = 20, statement_timeout: float | None =
         if statement_timeout:
             _sqlite_statement_budget(engine, statement_timeout)
         return engine
-    connect_args = {}
+    # psycopg prepares nothing itself: on a rollback it deallocates every prepared statement
+    # of the session (``DEALLOCATE ALL``), the hot paths' own ones too
+    # (``audience.pg_statements`` prepares those).
+    connect_args: dict[str, Any] = {"prepare_threshold": None}
     if statement_timeout:
         connect_args["options"] = f"-c statement_timeout={max(1, int(statement_timeout * 1000))}"
     return create_engine(
