@@ -1,11 +1,19 @@
 """The bare mobile routes are matched ahead of the router, and route as the router would."""
 
+import json
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
-from audience.bare_routes import BareDispatch, BareRoute, bare_route, bare_route_clashes
+from audience.bare_routes import (
+    BareDispatch,
+    BareRoute,
+    MobileJSONResponse,
+    bare_route,
+    bare_route_clashes,
+)
 from tests.helpers import Api
 
 MOBILE_CALLS = {
@@ -80,3 +88,10 @@ def test_a_root_path_leaves_the_call_to_the_router(api: Api, shop: dict[str, Any
     updated = client.patch(path, json={"applicationVersion": "3.0"}, headers=api.mobile(shop))
     assert updated.status_code == 200
     assert updated.json()["applicationVersion"] == "3.0"
+
+
+def test_mobile_answers_render_what_orjson_refuses_as_starlette_does() -> None:
+    plain = {"name": "Zoë ✓", "n": 1.5, "list": [1, None, True]}
+    assert json.loads(MobileJSONResponse(plain).body) == plain
+    odd = {"big": 2**70, "name": "Zoë"}
+    assert MobileJSONResponse(odd).body == JSONResponse(odd).body
