@@ -1,19 +1,23 @@
 """A query past its time budget answers 503 QUERY_TIMEOUT, and the worker goes on serving
 (issue 12 item 7): PostgreSQL statement_timeout, SQLite progress handler."""
 
+import logging
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
+from sqlalchemy.exc import DBAPIError
 
 from audience.app import create_app
 from audience.clock import utcnow
 from audience.config import Settings
 from audience.db import Database, make_engine
 from audience.ids import new_id
+from audience.query_budget import install
 from audience.tables import events, persons
 from tests.helpers import Api, assert_error
 
@@ -82,3 +86,18 @@ def test_a_query_past_its_budget_answers_503(
     assert tight_client.get("/healthz").status_code in (200, 503)
     assert api.client.get("/healthz").status_code == 200
     print(f"preview: unbounded {unbounded:.3f} s, with a 0.02 s budget {bounded:.3f} s")
+
+
+def test_a_database_error_answers_500_and_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    app = FastAPI()
+    install(app)
+
+    @app.get("/broken")
+    def broken() -> None:
+        raise DBAPIError("SELECT secret FROM t", {"value": "hidden"}, Exception("boom"))
+
+    with caplog.at_level(logging.ERROR, logger="audience.errors"):
+        response = TestClient(app).get("/broken")
+    assert_error(response, 500, "INTERNAL_ERROR")
+    [record] = [r for r in caplog.records if r.name == "audience.errors"]
+    assert record.getMessage() == "database error" and record.exc_info is not None
