@@ -54,6 +54,14 @@ def test_values_come_back_as_psycopg_reads_them(pg: Database) -> None:
         assert cursor.fetchall() == [params]
 
 
+def test_a_small_integer_fits_a_function_taking_an_integer(pg: Database) -> None:
+    """Sent as ``smallint``, as psycopg sends it (a ``bigint`` would find no function)."""
+    statement = DriverStatement("SELECT ?", "SELECT repeat('ab', ?)")
+    with pg.write() as conn:
+        for _ in range(2):
+            assert statement.run(conn, (3,)).fetchall() == [("ababab",)]
+
+
 def test_a_decimal_parameter_goes_through_psycopg(pg: Database) -> None:
     statement = DriverStatement("SELECT ?", "SELECT CAST(? AS numeric)")
     with pg.write() as conn:

@@ -27,7 +27,8 @@ from psycopg.adapt import Transformer
 _OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
 _IDLE = pq.TransactionStatus.IDLE
 # The server's type of a parameter; 0 lets it infer one (as psycopg sends ``str``).
-_UNKNOWN, _BOOL, _INT8, _FLOAT8, _TIMESTAMP, _TIMESTAMPTZ = 0, 16, 20, 701, 1114, 1184
+_UNKNOWN, _BOOL, _FLOAT8, _TIMESTAMP, _TIMESTAMPTZ = 0, 16, 701, 1114, 1184
+_INT2, _INT4, _INT8, _NUMERIC = 21, 23, 20, 1700
 _PYFORMAT = re.compile(r"%\((\w+)\)s|%s|%%")
 
 
@@ -140,7 +141,7 @@ def _encode(params: Sequence[Any]) -> tuple[list[bytes | None], tuple[int, ...]]
             types.append(_BOOL)
         elif kind is int:
             values.append(str(value).encode())
-            types.append(_INT8)
+            types.append(_int_type(value))
         elif kind is float:
             values.append(repr(value).encode())
             types.append(_FLOAT8)
@@ -150,6 +151,18 @@ def _encode(params: Sequence[Any]) -> tuple[list[bytes | None], tuple[int, ...]]
         else:
             raise Unsupported(kind.__name__)
     return values, tuple(types)
+
+
+def _int_type(value: int) -> int:
+    """The smallest integer type holding ``value``, as psycopg picks it (a function taking an
+    ``integer`` accepts a ``smallint`` but not a ``bigint``)."""
+    if -(2**15) <= value < 2**15:
+        return _INT2
+    if -(2**31) <= value < 2**31:
+        return _INT4
+    if -(2**63) <= value < 2**63:
+        return _INT8
+    return _NUMERIC
 
 
 def _check(driver: Any, result: Any) -> None:
