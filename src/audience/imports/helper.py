@@ -1,8 +1,8 @@
-"""The events import's helper process (docs/decisions.md, Imports): while the worker's thread
-stores one batch, the helper parses and checks the next (``event_checks.check_with_snapshot``),
-so an import uses two cores where it has them.
+"""The imports' helper process (docs/decisions.md, Imports): while the worker's thread stores
+one batch, the helper parses and checks the next (``event_checks.check_with_snapshot``,
+``person_checks.check_rows``), so an import uses two cores where it has them.
 
-One helper per server process, started by the first events import that has a second batch
+One helper per server process, started by the first import that has a second batch
 (never for a one-batch file) and stopped once no import holds it: an idle server keeps no
 extra process (nor its memory). A helper that dies makes its batch checked in the writer,
 as without one. Spawned, not forked: a fork of a threaded server may inherit held locks.
@@ -11,11 +11,12 @@ as without one. Spawned, not forked: a fork of a threaded server may inherit hel
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, TypeVar
 
-from audience.imports import event_checks
+T = TypeVar("T")
 
 _lock = threading.RLock()  # reentrant: __del__ may run anywhere, even under it
 _pool: ProcessPoolExecutor | None = None
@@ -39,12 +40,13 @@ class Helper:
             _holders += 1
             self._pool: ProcessPoolExecutor | None = _pool
 
-    def submit(self, *args: Any) -> Future[event_checks.CheckedBatch] | None:
-        """The check of one batch started in the helper; None if the helper is gone."""
+    def submit(self, check: Callable[..., T], *args: Any) -> Future[T] | None:
+        """``check(*args)`` (a module-level function, and picklable arguments: they cross to
+        the helper) started in the helper; None if the helper is gone."""
         if self._pool is None:
             return None
         try:
-            return self._pool.submit(event_checks.check_with_snapshot, *args)
+            return self._pool.submit(check, *args)
         except (BrokenProcessPool, RuntimeError):
             self.drop()
             return None
