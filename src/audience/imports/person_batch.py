@@ -49,6 +49,12 @@ class Candidate:
     identity: Identity
 
 
+def candidate_of(row: tuple[Any, ...]) -> Candidate:
+    """A candidate from (number, fields, externalUserId, phones, emails)."""
+    number, fields, ext, phones, emails = row
+    return Candidate(number, fields, Identity(ext, phones, emails))
+
+
 @dataclass
 class State:
     """A person as the batch sees it: as stored, plus the batch's earlier rows."""

@@ -20,7 +20,7 @@ from audience.db import Database
 from audience.errors import ApiError
 from audience.imports import persons
 from audience.imports.batches import AheadBatches, Batch, RowError, row_error
-from audience.imports.person_batch import Candidate
+from audience.imports.person_batch import Candidate, candidate_of
 from audience.imports.reader import RawRow, parse
 
 
@@ -29,6 +29,21 @@ class CheckedPersons:
     candidates: list[Candidate] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     types: dict[str, str] = field(default_factory=dict)  # the definitions the check used
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as plain tuples: unpickling a batch's dataclasses cost the writer twice
+        as much (it receives the helper's checks)."""
+        rows = [
+            (c.number, c.fields, c.identity.external_user_id, c.identity.phones, c.identity.emails)
+            for c in self.candidates
+        ]
+        return _unpickle, (rows, self.errors, self.types)
+
+
+def _unpickle(
+    rows: list[tuple[Any, ...]], errors: list[RowError], types: dict[str, str]
+) -> CheckedPersons:
+    return CheckedPersons(list(map(candidate_of, rows)), errors, types)
 
 
 def check_rows(rows: Sequence[RawRow], is_csv: bool, types: dict[str, str]) -> CheckedPersons:
@@ -57,8 +72,13 @@ class PersonBatches(AheadBatches[CheckedPersons]):
         self.types: dict[str, str] | None = None  # as the writer last loaded them
 
     def check_here(self, batch: Batch) -> CheckedPersons:
+        """The batch checked here, the next one handed to the helper first: it starts (a
+        second or two the first time) while this one is checked and stored."""
         with self.db.read() as conn:
             types = persons.attribute_types(conn)
+        if self.types is None:
+            self.types = types
+            self.read_ahead()
         return check_rows(batch.rows, self.is_csv, types)
 
     def helper_call(self, batch: Batch) -> tuple[Callable[..., CheckedPersons], tuple[Any, ...]]:
