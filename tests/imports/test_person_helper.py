@@ -114,9 +114,9 @@ def test_a_batch_cut_off_while_the_next_is_checked_leaves_nothing(
     assert service._readers[import_id][1].helper is not None
 
     def worker_dies(*_args: Any) -> None:
-        raise SystemExit("worker killed after the batch's persons, before its audit")
+        raise SystemExit("worker killed after the batch's persons and audit, before its tags")
 
-    monkeypatch.setattr(queries, "insert_changes", worker_dies)
+    monkeypatch.setattr(queries, "insert_tags", worker_dies)
     with pytest.raises(SystemExit):
         service.run_step(api.db, small, import_id, budget_seconds=0)
     job = _job(api, import_id)

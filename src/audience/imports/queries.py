@@ -2,7 +2,8 @@
 and bulk writes of person batches."""
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -277,6 +278,38 @@ def insert_changes(
     columns = ("person_id", "changed_at", "source", "field", "old_value", "new_value")
     stored = [(pid, changed_at, source, name, old, new) for pid, name, old, new in rows]
     _write_rows(conn, "person_changes", columns, stored)
+
+
+ChangeRow = tuple[str, str, str, str]  # (person_id, field, old_value, new_value), JSON as text
+
+
+@contextmanager
+def changes_stream(
+    conn: Connection, at: datetime, source: str
+) -> Iterator[Callable[[list[ChangeRow]], None]]:
+    """A writer of one batch's audit rows as the batch produces them. On PostgreSQL a COPY
+    stays open while the batch's rows are applied, so the server stores the audit written so
+    far while this process applies the next rows (the audit is most of a batch's rows, and the
+    server's work on them used to wait for the whole batch); nothing else may use ``conn``
+    meanwhile. On SQLite, whose work runs in this process anyway, they are written at the end.
+    Written within the batch's transaction either way: a batch that fails keeps none."""
+    if conn.dialect.name == "sqlite":
+        rows: list[ChangeRow] = []
+        yield rows.extend
+        insert_changes(conn, at, source, rows)
+        return
+    driver: Any = conn.connection.driver_connection
+    columns = "person_id, changed_at, source, field, old_value, new_value"
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY person_changes ({columns}) FROM STDIN") as copy,
+    ):
+
+        def write(rows: list[ChangeRow]) -> None:
+            for pid, name, old, new in rows:
+                copy.write_row((pid, at, source, name, old, new))
+
+        yield write
 
 
 EVENT_COLUMNS = EVENT_WRITE_COLUMNS
