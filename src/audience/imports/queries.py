@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
+from audience.db import driver_errors
 from audience.tables import (
     EVENT_WRITE_COLUMNS,
     import_chunks,
@@ -96,7 +97,8 @@ def list_errors(conn: Connection, import_id: str, after_row: int | None, limit: 
 # A batch writes tens of thousands of rows; SQLAlchemy's per-row parameter handling would
 # cost more than the database's own work, so rows are given to the driver ready-made (JSON
 # as text, SQLite datetimes in the text form SQLAlchemy's DateTime stores) and PostgreSQL
-# takes them by COPY.
+# takes them by COPY. The driver's errors are raised as SQLAlchemy's (``db.driver_errors``):
+# a unique key refusing a batch's insert is the ``IntegrityError`` its caller handles.
 
 PERSON_COLUMNS = (
     "id",
@@ -208,12 +210,12 @@ def _write_rows(
     names = ", ".join(columns)
     if conn.dialect.name == "sqlite":
         placeholders = ", ".join("?" for _ in columns)
-        driver.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows)
+        sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"
+        with driver_errors(conn, sql):
+            driver.executemany(sql, rows)
         return
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
-    ):
+    sql = f"COPY {table} ({names}) FROM STDIN"
+    with driver_errors(conn, sql), driver.cursor() as cursor, cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)
 
@@ -251,7 +253,8 @@ def update_persons(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     driver: Any = conn.connection.driver_connection
     cursor = driver.cursor()
     try:
-        cursor.executemany(sql, params)
+        with driver_errors(conn, sql):
+            cursor.executemany(sql, params)
     finally:
         cursor.close()
 
@@ -300,10 +303,8 @@ def changes_stream(
         return
     driver: Any = conn.connection.driver_connection
     columns = "person_id, changed_at, source, field, old_value, new_value"
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f"COPY person_changes ({columns}) FROM STDIN") as copy,
-    ):
+    sql = f"COPY person_changes ({columns}) FROM STDIN"
+    with driver_errors(conn, sql), driver.cursor() as cursor, cursor.copy(sql) as copy:
 
         def write(rows: list[ChangeRow]) -> None:
             for pid, name, old, new in rows:
