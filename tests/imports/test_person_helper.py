@@ -48,7 +48,10 @@ def test_rows_checked_a_batch_ahead_end_as_one_batch_checked_by_the_writer(
         if run is small:  # the next batch was read ahead, and handed to the helper if any
             kept = service._readers[import_id][1]
             assert (kept.helper is not None) is use_helper
+            kept.wait_for_helper(60)  # started: it checks the batches from here on
         drain(api.db, run)
+        if run is small:
+            assert (kept.helped > 0) is use_helper
         outcomes.append(_outcome(api, _job(api, import_id), prefix, digit))
     assert outcomes[0] == outcomes[1]
     assert outcomes[1]["counts"] == (10, 2, 2, 5)
@@ -76,8 +79,11 @@ def test_a_definition_created_while_the_helper_checks_is_seen_by_the_writer(
     import_id = start_import(api, "persons", body)
     assert service.run_step(api.db, small, import_id, budget_seconds=0) is False
     # the helper checks rows 3-4 while "score" is unknown (their cells stay text)
+    kept = service._readers[import_id][1]
+    kept.wait_for_helper(60)
     api.define_attribute("score", "number")
     drain(api.db, small)
+    assert kept.helped == 1
     job = _job(api, import_id)
     assert (job["status"], job["created"], job["failed"]) == ("done", 4, 0)
     scores = [lookup(api, externalUserId=f"d{i}") for i in (3, 4)]
@@ -111,7 +117,8 @@ def test_a_batch_cut_off_while_the_next_is_checked_leaves_nothing(
     )
     import_id = start_import(api, "persons", body)
     assert service.run_step(api.db, small, import_id, budget_seconds=0) is False
-    assert service._readers[import_id][1].helper is not None
+    kept = service._readers[import_id][1]
+    kept.wait_for_helper(60)  # the next batch (3-4) is checked there while 1-2... are stored
 
     def worker_dies(*_args: Any) -> None:
         raise SystemExit("worker killed after the batch's persons and audit, before its tags")

@@ -49,6 +49,11 @@ class AheadBatches(Iterator[Batch], Generic[Checked]):
         self.size = size
         self.use_helper = use_helper and helpers.available()
         self.helper: helpers.Helper | None = None
+        # The helper's last check handed out, and whether it has finished one yet (until then
+        # it is starting: a second or two of imports, more on a loaded machine).
+        self._pending: Future[Any] | None = None
+        self._warm = False
+        self.helped = 0  # batches whose helper's check was used
         self._ahead: Batch | None = None
         self._unreadable: UnreadableFile | None = None  # met reading ahead: raised in turn
 
@@ -80,10 +85,13 @@ class AheadBatches(Iterator[Batch], Generic[Checked]):
         return Batch(rows) if rows else None
 
     def checked(self, batch: Batch) -> Checked:
-        """The batch checked: by the helper, or here."""
-        if batch.future is not None:
+        """The batch checked: by the helper, or here — also when the helper has not finished
+        starting yet: the writer does not wait for its start-up (the helper then finishes
+        that check for nothing, and gets the next batch once it is free)."""
+        if batch.future is not None and (self._warm or batch.future.done()):
             try:
                 result: Checked = batch.future.result()
+                self.helped += 1
                 return result
             except Exception:  # a dead helper, or a bug there: this import checks here now
                 if self.helper is not None:
@@ -103,10 +111,23 @@ class AheadBatches(Iterator[Batch], Generic[Checked]):
             return
         if self._ahead is None or not self.use_helper:
             return
+        if self._pending is not None and not self._pending.done():
+            return  # still on a check the writer did not wait for: this batch is the writer's
         if self.helper is None:
             self.helper = helpers.Helper()
         check, args = self.helper_call(self._ahead)
-        self._ahead.future = self.helper.submit(check, *args)
+        self._ahead.future = self._pending = self.helper.submit(check, *args)
+        if self._pending is not None:
+            self._pending.add_done_callback(self._finished)
+
+    def _finished(self, _future: "Future[Any]") -> None:
+        self._warm = True
+
+    def wait_for_helper(self, timeout: float) -> None:
+        """Until the helper has finished the check it is on (tests: so the batches after it
+        are checked there, not by a writer that did not wait for the helper's start-up)."""
+        if self._pending is not None:
+            self._pending.exception(timeout)
 
     def close(self, wait: bool = False) -> None:
         if self.helper is not None:
