@@ -16,6 +16,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from audience.imports.person_batch import paused_gc
+
 T = TypeVar("T")
 
 _lock = threading.RLock()  # reentrant: __del__ may run anywhere, even under it
@@ -26,6 +28,14 @@ _holders = 0
 def available() -> bool:
     """A helper only pays on a machine with a second core for it."""
     return (os.cpu_count() or 1) >= 2
+
+
+def _with_gc_paused(check: Callable[..., T], *args: Any) -> T:
+    """In the helper: the check with the cyclic GC paused, as the writer pauses it for a batch
+    (``person_batch.paused_gc``: a batch's rows are many small containers that live until its
+    end, and each collection walked them all — the persons check took twice as long)."""
+    with paused_gc():
+        return check(*args)
 
 
 class Helper:
@@ -46,7 +56,7 @@ class Helper:
         if self._pool is None:
             return None
         try:
-            return self._pool.submit(check, *args)
+            return self._pool.submit(_with_gc_paused, check, *args)
         except (BrokenProcessPool, RuntimeError):
             self.drop()
             return None
