@@ -101,7 +101,8 @@ class AheadBatches(Iterator[Batch], Generic[Checked]):
 
     def read_ahead(self) -> None:
         """The next batch read now and, with a helper, checked there meanwhile (a one-batch
-        file never starts one). Called by ``confirm``, in the writer's transaction."""
+        file never starts one). Called by ``confirm``, in the writer's transaction (and for
+        persons also before the first batch of a step is checked)."""
         if self._ahead is not None or self._unreadable is not None:
             return
         try:
