@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     retention_job_seconds: float = 3600
     # Rows of an import applied per transaction.
     import_batch_size: int = 5000
-    # An events import checks its next batch in a helper process while the worker stores the
-    # one before (on a machine with 2+ CPUs, for files of more than one batch).
+    # An import (events or persons) checks its next batch in a helper process while the
+    # worker stores the one before (on a machine with 2+ CPUs, for files of more than one batch).
     import_helper_process: bool = True
 
 

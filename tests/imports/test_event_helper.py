@@ -74,7 +74,9 @@ def test_batches_checked_in_the_helper_end_as_checked_by_the_writer(
     kept = service._readers[import_id][1]
     # the second batch was read ahead, and handed to the helper if there is one
     assert (getattr(kept, "helper", None) is not None) is use_helper
+    kept.wait_for_helper(60)  # started: it checks the batches from here on
     drain(api.db, small)
+    assert (kept.helped > 0) is use_helper
     job = _job(api, import_id)
     assert (job["status"], job["rows"], job["created"], job["failed"]) == ("done", 12, 4, 6)
     assert helper._pool is None  # let go once the import is done: no idle process kept
@@ -116,11 +118,14 @@ def test_a_definition_changed_while_the_helper_checks_is_seen_by_the_writer(
     import_id = _start(api, "\n".join(rows))
     assert service.run_step(api.db, small, import_id, budget_seconds=0) is False
     # the helper checks rows 3-4 with "purchase" active; it is deactivated meanwhile
+    kept = service._readers[import_id][1]
+    kept.wait_for_helper(60)
     changed = api.client.patch(
         "/v1/event-definitions/purchase", json={"active": False}, headers=api.admin
     )
     assert changed.status_code == 200, changed.text
     drain(api.db, small)
+    assert kept.helped == 1
     job = _job(api, import_id)
     assert (job["status"], job["rows"], job["created"], job["failed"]) == ("done", 4, 2, 2)
     errors = [(e["row"], e["code"], e["field"]) for e in import_errors(api, import_id)]

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from audience.clock import isoformat, utcnow
 from audience.config import Settings
-from audience.imports import person_batch
+from audience.imports import person_batch, queries
 from tests.helpers import Api
 from tests.imports.bulk import import_errors, lookup, run_import
 from tests.segments.test_realtime import RULES, fresh_members, setup, stored_members
@@ -171,3 +171,22 @@ def test_text_with_tabs_newlines_and_backslashes_is_stored_as_sent(
     changes = api.client.get(f"/v1/persons/{person['id']}/changes", headers=api.admin).json()
     values = {c["field"]: c["newValue"] for c in changes["items"]}
     assert values["lastName"] == "c\nd\re" and values["tags"] == ["t\\1"]
+
+
+def test_an_identity_stored_after_the_batch_read_it_sends_the_batch_row_by_row(
+    api: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A concurrent writer stores one of the batch's identities after the batch read them:
+    the unique key refuses the bulk insert (the driver's error, seen as SQLAlchemy's), and the
+    batch is applied again row by row, where that row finds the identity's person."""
+    taken = api.create_person(emails=["taken@example.com"])
+    monkeypatch.setattr(queries, "identity_owners", lambda _conn, _kind, _values: {})
+    body = "externalUserId,emails\nfresh,fresh@example.com\nlate,taken@example.com\n"
+    job = run_import(api, settings, "persons", body)
+    assert (job["created"], job["updated"], job["failed"]) == (1, 1, 0), job
+    person = lookup(api, email="taken@example.com")
+    assert person is not None and (person["id"], person["externalUserId"]) == (taken["id"], "late")
+    changes = api.client.get(f"/v1/persons/{taken['id']}/changes", headers=api.admin).json()
+    assert sorted(c["field"] for c in changes["items"] if c["source"].startswith("import:")) == [
+        "externalUserId"
+    ]

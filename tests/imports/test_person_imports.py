@@ -56,9 +56,15 @@ def test_ndjson_rows_may_nest_custom_attributes(
         '{"plan": "silver", "score": 3}, "tags": ["a"]}\n'
         "\n"
         '{"externalUserId": "n2", "custom.vip": false}\n'
+        # its own columns again (each header is planned once): nested and dotted, an ignored one
+        '{"custom.plan": "gold", "id": "x", "externalUserId": "n3", "firstName": "Ann", '
+        '"customAttributes": {"score": 4, "plan": "silver"}}\n'
     )
     job = run_import(api, settings, "persons", body, file_format="ndjson")
-    assert (job["rows"], job["created"], job["failed"]) == (2, 2, 0)
+    assert (job["rows"], job["created"], job["failed"]) == (3, 3, 0)
+    third = lookup(api, externalUserId="n3")
+    assert third is not None and third["firstName"] == "Ann"
+    assert third["customAttributes"] == {"plan": "gold", "score": 4}
     first = lookup(api, externalUserId="n1")
     assert first is not None
     assert first["customAttributes"] == {"plan": "silver", "score": 3}

@@ -7,9 +7,11 @@ already carry JSON values, and may nest ``customAttributes``/``properties`` as o
 Columns that exports write but an import cannot set (ids, timestamps) are ignored.
 """
 
+import functools
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from audience.errors import ApiError
@@ -17,6 +19,7 @@ from audience.errors import ApiError
 LIST_COLUMNS = frozenset({"emails", "phones", "tags"})
 _INTEGER = re.compile(r"^-?\d+$")
 _PARSED_TYPES = frozenset({"number", "boolean", "list"})
+_NOTHING: frozenset[str] = frozenset()
 
 
 def split_list(value: Any) -> Any:
@@ -42,6 +45,28 @@ def typed_cell(type_name: str | None, text: str, error: ApiError) -> Any:
     return text
 
 
+@dataclass(frozen=True)
+class Columns:
+    """Where each column of a header goes: worked out once per header, not once per cell
+    (a CSV file's rows all share one; an NDJSON file's rows mostly a few)."""
+
+    plain: tuple[tuple[str, bool], ...]  # (column, is a list column), in the row's order
+    dotted: tuple[tuple[str, str], ...]  # (column, name after the prefix), in the row's order
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(
+    columns: tuple[str, ...], ignored: frozenset[str], prefix: str, nested_key: str
+) -> Columns:
+    plain = tuple(
+        (column, column in LIST_COLUMNS)
+        for column in columns
+        if column not in ignored and not column.startswith(prefix) and column != nested_key
+    )
+    dotted = tuple((c, c[len(prefix) :]) for c in columns if c.startswith(prefix))
+    return Columns(plain, dotted)
+
+
 def nest(
     row: Mapping[str, Any],
     prefix: str,
@@ -57,10 +82,8 @@ def nest(
         if not isinstance(nested, dict):
             raise ApiError(400, "VALIDATION_ERROR", f"{nested_key} must be an object", nested_key)
         values.update(nested)
-    for column, value in row.items():
-        if not column.startswith(prefix):
-            continue
-        name = column[len(prefix) :]
+    for column, name in _plan(tuple(row), _NOTHING, prefix, nested_key).dotted:
+        value = row[column]
         if is_csv:
             if value == "":
                 continue
@@ -76,10 +99,9 @@ def plain_fields(
 ) -> dict[str, Any]:
     """The row's other columns, with empty CSV cells dropped and lists split."""
     body: dict[str, Any] = {}
-    for column, value in row.items():
-        if column in ignored or column.startswith(prefix) or column == nested_key:
-            continue
+    for column, is_list in _plan(tuple(row), ignored, prefix, nested_key).plain:
+        value = row[column]
         if is_csv and value == "":
             continue
-        body[column] = split_list(value) if column in LIST_COLUMNS else value
+        body[column] = split_list(value) if is_list else value
     return body

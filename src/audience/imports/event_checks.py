@@ -17,6 +17,7 @@ from typing import Any
 
 from audience.errors import ApiError
 from audience.events.validation import Definition, InvalidEvent, check_event
+from audience.imports.batches import RowError, row_error
 from audience.imports.cells import nest
 from audience.imports.queries import json_text
 from audience.imports.reader import RawRow, parse
@@ -32,8 +33,6 @@ _NOT_PLAIN = IGNORED_COLUMNS | {"properties"}
 #  occurredAt as the database stores it, eventId, properties as JSON text, dedupe content —
 #  the properties as sorted JSON when there is no eventId, else None).
 Event = tuple[int, str | None, str | None, str, datetime, Any, str | None, str, str | None]
-# A row's error: (row number, status, code, message, field).
-RowError = tuple[int, int, str, str, str | None]
 Definitions = Mapping[str, Definition]
 Loader = Callable[[set[str]], Definitions]
 
@@ -48,10 +47,6 @@ class CheckedBatch:
     # First days of the months of the rows' dates (PostgreSQL's partitions).
     months: set[date] = field(default_factory=set)
     now: datetime | None = None
-
-
-def row_error(number: int, exc: ApiError) -> RowError:
-    return number, exc.status, exc.code, exc.message, exc.field
 
 
 def _invalid_property(name: str, value: Any) -> ApiError:

@@ -1,8 +1,8 @@
-"""The events import's helper process (docs/decisions.md, Imports): while the worker's thread
-stores one batch, the helper parses and checks the next (``event_checks.check_with_snapshot``),
-so an import uses two cores where it has them.
+"""The imports' helper process (docs/decisions.md, Imports): while the worker's thread stores
+one batch, the helper parses and checks the next (``event_checks.check_with_snapshot``,
+``person_checks.check_rows``), so an import uses two cores where it has them.
 
-One helper per server process, started by the first events import that has a second batch
+One helper per server process, started by the first import that has a second batch
 (never for a one-batch file) and stopped once no import holds it: an idle server keeps no
 extra process (nor its memory). A helper that dies makes its batch checked in the writer,
 as without one. Spawned, not forked: a fork of a threaded server may inherit held locks.
@@ -11,11 +11,14 @@ as without one. Spawned, not forked: a fork of a threaded server may inherit hel
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, TypeVar
 
-from audience.imports import event_checks
+from audience.imports.person_batch import paused_gc
+
+T = TypeVar("T")
 
 _lock = threading.RLock()  # reentrant: __del__ may run anywhere, even under it
 _pool: ProcessPoolExecutor | None = None
@@ -25,6 +28,14 @@ _holders = 0
 def available() -> bool:
     """A helper only pays on a machine with a second core for it."""
     return (os.cpu_count() or 1) >= 2
+
+
+def _with_gc_paused(check: Callable[..., T], *args: Any) -> T:
+    """In the helper: the check with the cyclic GC paused, as the writer pauses it for a batch
+    (``person_batch.paused_gc``: a batch's rows are many small containers that live until its
+    end, and each collection walked them all — the persons check took twice as long)."""
+    with paused_gc():
+        return check(*args)
 
 
 class Helper:
@@ -39,12 +50,13 @@ class Helper:
             _holders += 1
             self._pool: ProcessPoolExecutor | None = _pool
 
-    def submit(self, *args: Any) -> Future[event_checks.CheckedBatch] | None:
-        """The check of one batch started in the helper; None if the helper is gone."""
+    def submit(self, check: Callable[..., T], *args: Any) -> Future[T] | None:
+        """``check(*args)`` (a module-level function, and picklable arguments: they cross to
+        the helper) started in the helper; None if the helper is gone."""
         if self._pool is None:
             return None
         try:
-            return self._pool.submit(event_checks.check_with_snapshot, *args)
+            return self._pool.submit(_with_gc_paused, check, *args)
         except (BrokenProcessPool, RuntimeError):
             self.drop()
             return None

@@ -6,7 +6,8 @@ with set queries, the persons it names are read (and locked) once, and the rows 
 applied *in file order* to that state in memory, with the API's own checks and codes — so a
 row sees what the rows before it did, in-batch duplicates included, exactly as before. What
 changed is then written with one bulk statement per table (COPY on PostgreSQL), the audit
-once, and segment membership re-evaluated once for the batch's persons.
+once (streamed while the rows are applied), and segment membership re-evaluated once for
+the batch's persons.
 """
 
 import gc
@@ -36,6 +37,9 @@ from audience.segments.service import refresh_persons
 from audience.webhooks.publish import PERSON_UPDATED, publish_person_changes, wanted
 
 STANDARD = STANDARD_FIELDS
+# Audit entries handed to the database at a time while a batch is applied (PostgreSQL's COPY
+# sends them on in 32 KiB blocks: ~200 rows).
+AUDIT_CHUNK = 1000
 API_NAMES = {name: to_camel(name) for name in STANDARD}
 KINDS = (("phone", "phones"), ("email", "emails"))
 
@@ -47,6 +51,12 @@ class Candidate:
     number: int
     fields: dict[str, Any]
     identity: Identity
+
+
+def candidate_of(row: tuple[Any, ...]) -> Candidate:
+    """A candidate from (number, fields, externalUserId, phones, emails)."""
+    number, fields, ext, phones, emails = row
+    return Candidate(number, fields, Identity(ext, phones, emails))
 
 
 @dataclass
@@ -277,20 +287,19 @@ class Batch:
 
     # --- writing: one statement per table ----------------------------------------------------
 
+    def audit_rows(self, start: int) -> list[queries.ChangeRow]:
+        """The audit from entry ``start`` on, as stored (values as JSON text)."""
+        return [(pid, name, _json(old), _json(new)) for pid, name, old, new in self.audit[start:]]
+
     def write(self) -> set[str]:
-        """Store what the applied rows changed; answers the persons changed."""
+        """Store what the applied rows changed (but the audit, written as the rows are
+        applied: ``apply_batch``); answers the persons changed."""
         conn = self.conn
         changed = [s for s in self.persons.values() if s.changed]
         queries.insert_persons(conn, [self._row(s) for s in changed if s.new])
         queries.update_persons(conn, [self._row(s) for s in changed if not s.new])
         queries.insert_identities(conn, self.new_identities)
         queries.insert_tags(conn, self.new_tags)
-        queries.insert_changes(
-            conn,
-            self.at,
-            self.source,
-            [(pid, name, _json(old), _json(new)) for pid, name, old, new in self.audit],
-        )
         if wanted(conn, [PERSON_UPDATED]):
             publish_person_changes(
                 conn,
@@ -366,13 +375,19 @@ def apply_batch(
     batch = Batch(conn, types, source, at)
     batch.load(candidates)
     outcome = Outcome()
-    for candidate in candidates:
-        try:
-            result = batch.apply(candidate)
-        except ApiError as exc:
-            outcome.errors[candidate.number] = exc
-            continue
-        if result != "unchanged":
-            outcome.counts[result] += 1
+    with queries.changes_stream(conn, at, source) as write_changes:
+        written = 0  # audit entries handed to the database so far
+        for candidate in candidates:
+            try:
+                result = batch.apply(candidate)
+            except ApiError as exc:  # the row's checks come first: it left no audit
+                outcome.errors[candidate.number] = exc
+                continue
+            if result != "unchanged":
+                outcome.counts[result] += 1
+            if len(batch.audit) - written >= AUDIT_CHUNK:
+                write_changes(batch.audit_rows(written))
+                written = len(batch.audit)
+        write_changes(batch.audit_rows(written))
     outcome.touched = batch.write()
     return outcome

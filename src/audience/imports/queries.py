@@ -2,13 +2,15 @@
 and bulk writes of person batches."""
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
+from audience.db import driver_errors
 from audience.tables import (
     EVENT_WRITE_COLUMNS,
     import_chunks,
@@ -95,7 +97,8 @@ def list_errors(conn: Connection, import_id: str, after_row: int | None, limit: 
 # A batch writes tens of thousands of rows; SQLAlchemy's per-row parameter handling would
 # cost more than the database's own work, so rows are given to the driver ready-made (JSON
 # as text, SQLite datetimes in the text form SQLAlchemy's DateTime stores) and PostgreSQL
-# takes them by COPY.
+# takes them by COPY. The driver's errors are raised as SQLAlchemy's (``db.driver_errors``):
+# a unique key refusing a batch's insert is the ``IntegrityError`` its caller handles.
 
 PERSON_COLUMNS = (
     "id",
@@ -207,12 +210,12 @@ def _write_rows(
     names = ", ".join(columns)
     if conn.dialect.name == "sqlite":
         placeholders = ", ".join("?" for _ in columns)
-        driver.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows)
+        sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"
+        with driver_errors(conn, sql):
+            driver.executemany(sql, rows)
         return
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
-    ):
+    sql = f"COPY {table} ({names}) FROM STDIN"
+    with driver_errors(conn, sql), driver.cursor() as cursor, cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)
 
@@ -250,7 +253,8 @@ def update_persons(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     driver: Any = conn.connection.driver_connection
     cursor = driver.cursor()
     try:
-        cursor.executemany(sql, params)
+        with driver_errors(conn, sql):
+            cursor.executemany(sql, params)
     finally:
         cursor.close()
 
@@ -277,6 +281,36 @@ def insert_changes(
     columns = ("person_id", "changed_at", "source", "field", "old_value", "new_value")
     stored = [(pid, changed_at, source, name, old, new) for pid, name, old, new in rows]
     _write_rows(conn, "person_changes", columns, stored)
+
+
+ChangeRow = tuple[str, str, str, str]  # (person_id, field, old_value, new_value), JSON as text
+
+
+@contextmanager
+def changes_stream(
+    conn: Connection, at: datetime, source: str
+) -> Iterator[Callable[[list[ChangeRow]], None]]:
+    """A writer of one batch's audit rows as the batch produces them. On PostgreSQL a COPY
+    stays open while the batch's rows are applied, so the server stores the audit written so
+    far while this process applies the next rows (the audit is most of a batch's rows, and the
+    server's work on them used to wait for the whole batch); nothing else may use ``conn``
+    meanwhile. On SQLite, whose work runs in this process anyway, they are written at the end.
+    Written within the batch's transaction either way: a batch that fails keeps none."""
+    if conn.dialect.name == "sqlite":
+        rows: list[ChangeRow] = []
+        yield rows.extend
+        insert_changes(conn, at, source, rows)
+        return
+    driver: Any = conn.connection.driver_connection
+    columns = "person_id, changed_at, source, field, old_value, new_value"
+    sql = f"COPY person_changes ({columns}) FROM STDIN"
+    with driver_errors(conn, sql), driver.cursor() as cursor, cursor.copy(sql) as copy:
+
+        def write(rows: list[ChangeRow]) -> None:
+            for pid, name, old, new in rows:
+                copy.write_row((pid, at, source, name, old, new))
+
+        yield write
 
 
 EVENT_COLUMNS = EVENT_WRITE_COLUMNS

@@ -103,10 +103,6 @@ def parse(row: RawRow) -> ParsedRow:
     return number, value, None
 
 
-def rows(db: Database, import_id: str, file_format: str) -> Iterator[ParsedRow]:
-    return map(parse, raw_rows(db, import_id, file_format))
-
-
 def raw_rows(db: Database, import_id: str, file_format: str) -> Iterator[RawRow]:
     text = _text(db, import_id)
     try:

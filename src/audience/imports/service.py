@@ -29,8 +29,10 @@ from audience.errors import ApiError
 from audience.imports import event_checks, person_batch, queries
 from audience.imports import events as event_rows
 from audience.imports import persons as person_rows
-from audience.imports.event_batches import EventBatch, EventBatches
-from audience.imports.reader import ParsedRow, UnreadableFile, raw_rows, rows
+from audience.imports.batches import Batch, api_errors
+from audience.imports.event_batches import EventBatches
+from audience.imports.person_checks import CheckedPersons, PersonBatches
+from audience.imports.reader import UnreadableFile, raw_rows
 from audience.outbox import enqueue
 from audience.persons.audit import Audit
 from audience.retention import partitions
@@ -114,13 +116,13 @@ def run_step(db: Database, settings: Settings, import_id: str, budget_seconds: f
     try:
         while True:
             with person_batch.paused_gc():  # read and applied with the collector off
-                batch: list[ParsedRow] | EventBatch | None = next(batches, None)
+                batch = next(batches, None)
                 if batch is None:
                     _finish(db, import_id, position)
                     return True
                 if not _apply_batch(db, job, position, batch, batches):
                     return True  # another worker moved the job on: it owns the rest
-            position += len(batch.rows) if isinstance(batch, EventBatch) else len(batch)
+            position += len(batch.rows)
             if time.monotonic() >= deadline:
                 _keep_batches(import_id, position, batches)
                 kept = True
@@ -135,12 +137,12 @@ def run_step(db: Database, settings: Settings, import_id: str, budget_seconds: f
             _close(batches)  # its helper, if any, let go now rather than when collected
 
 
-Batches = Iterator[list[ParsedRow] | EventBatch]
+Batches = EventBatches | PersonBatches
 
 # The batches a step stopped with, by job: the continuation, when this process runs it, reads
 # on from there instead of parsing the file again up to ``position`` (every step re-reading
-# all the rows before it made a large import quadratic), with the batch an events import
-# read ahead (and its helper's check). In another process, or after a restart, the job's
+# all the rows before it made a large import quadratic), with the batch read ahead (and its
+# helper's check). In another process, or after a restart, the job's
 # ``position`` is the truth: the file is read again and skipped to it.
 _readers: dict[str, tuple[int, Batches]] = {}
 _readers_lock = threading.Lock()
@@ -154,13 +156,10 @@ def _batches(db: Database, settings: Settings, job: Any) -> Batches:
         if kept[0] == job.position:
             return kept[1]
         _close(kept[1])
-    size = settings.import_batch_size
-    if job.kind == "events":
-        raw = itertools.islice(raw_rows(db, job.id, job.format), job.position, None)
-        return EventBatches(db, raw, size, job.format == "csv", settings.import_helper_process)
-    parsed = itertools.islice(rows(db, job.id, job.format), job.position, None)
-    persons: Iterator[list[ParsedRow]] = iter(lambda: list(itertools.islice(parsed, size)), [])
-    return persons
+    size, is_csv = settings.import_batch_size, job.format == "csv"
+    raw = itertools.islice(raw_rows(db, job.id, job.format), job.position, None)
+    kind = EventBatches if job.kind == "events" else PersonBatches
+    return kind(db, raw, size, is_csv, settings.import_helper_process)
 
 
 def _keep_batches(import_id: str, position: int, batches: Batches) -> None:
@@ -171,8 +170,7 @@ def _keep_batches(import_id: str, position: int, batches: Batches) -> None:
 
 
 def _close(batches: Batches) -> None:
-    if isinstance(batches, EventBatches):
-        batches.close()
+    batches.close()
 
 
 def _finish(db: Database, import_id: str, position: int) -> None:
@@ -184,40 +182,27 @@ def _finish(db: Database, import_id: str, position: int) -> None:
         queries.delete_chunks(conn, import_id)
 
 
-def _apply_batch(
-    db: Database,
-    job: Any,
-    position: int,
-    batch: list[ParsedRow] | EventBatch,
-    batches: Batches,
-) -> bool:
-    is_csv = job.format == "csv"
-    checked = None
-    if isinstance(batch, EventBatch):
-        assert isinstance(batches, EventBatches)
-        checked = batches.checked(batch)
-        if not db.is_sqlite and checked.months:
-            # Monthly partitions first, in their own transaction, so the rows do not land in
-            # the default one.
-            with db.write() as conn:
-                partitions.ensure_months(conn, checked.months)
+def _apply_batch(db: Database, job: Any, position: int, batch: Batch, batches: Batches) -> bool:
+    checked = batches.checked(batch)
+    if isinstance(checked, event_checks.CheckedBatch) and not db.is_sqlite and checked.months:
+        # Monthly partitions first, in their own transaction, so the rows do not land in the
+        # default one.
+        with db.write() as conn:
+            partitions.ensure_months(conn, checked.months)
     with db.write() as conn:
         current = queries.find(conn, job.id, for_update=True)
         if current is None or current.status != "running" or current.position != position:
             return False
         now = utcnow()
         audit = Audit(f"import:{job.id}", now)
-        if isinstance(batch, EventBatch):
-            assert isinstance(batches, EventBatches) and checked is not None
-            checked = batches.confirm(conn, batch, checked)
-            size = len(batch.rows)
-        else:
-            size = len(batch)
         savepoint = conn.begin_nested() if job.dry_run else None
-        if checked is None:
-            assert isinstance(batch, list)
-            counts, errors, touched = _persons_batch(conn, batch, is_csv, audit)
+        if isinstance(batches, PersonBatches):
+            assert isinstance(checked, CheckedPersons)
+            checked = batches.confirm(conn, batch, checked)
+            counts, errors, touched = _persons_batch(conn, checked, audit)
         else:
+            assert isinstance(checked, event_checks.CheckedBatch)
+            checked = batches.confirm(conn, batch, checked)
             counts, errors, touched = _events_batch(conn, checked, now)
             refresh_persons(conn, touched, now, events=checked.definition_ids)
         if savepoint is not None:
@@ -236,38 +221,22 @@ def _apply_batch(
             ],
         )
         queries.add_progress(
-            conn, job.id, size, counts["created"], counts["updated"], len(errors), now
+            conn, job.id, len(batch.rows), counts["created"], counts["updated"], len(errors), now
         )
     return True
 
 
-def _parse_errors(batch: list[ParsedRow]) -> dict[int, ApiError]:
-    return {
-        number: ApiError(400, "VALIDATION_ERROR", reason)
-        for number, fields, reason in batch
-        if fields is None and reason is not None
-    }
-
-
 def _persons_batch(
-    conn: Connection, batch: list[ParsedRow], is_csv: bool, audit: Audit
+    conn: Connection, checked: CheckedPersons, audit: Audit
 ) -> tuple[dict[str, int], dict[int, ApiError], set[str]]:
     """The batch set-based (``person_batch``); if a concurrent writer took one of its
     identities meanwhile (a unique key refuses the bulk insert), the batch is applied again
     row by row, so only that row fails."""
-    errors = _parse_errors(batch)
-    types = person_rows.attribute_types(conn)
-    candidates = []
-    for number, raw, _reason in batch:
-        if raw is None:
-            continue
-        try:
-            candidates.append(person_rows.checked_row(number, raw, types, is_csv))
-        except ApiError as exc:
-            errors[number] = exc
+    errors = api_errors(checked.errors)
+    candidates = checked.candidates
     savepoint = conn.begin_nested()
     try:
-        outcome = person_batch.apply_batch(conn, candidates, types, audit.source, audit.at)
+        outcome = person_batch.apply_batch(conn, candidates, checked.types, audit.source, audit.at)
     except IntegrityError:
         savepoint.rollback()
         log.info("import batch met a concurrent writer: applying it row by row")
@@ -312,10 +281,7 @@ def _persons_rows(
 def _events_batch(
     conn: Connection, checked: event_checks.CheckedBatch, now: datetime
 ) -> tuple[dict[str, int], dict[int, ApiError], set[str]]:
-    errors = {
-        number: ApiError(status, code, message, field)
-        for number, status, code, message, field in checked.errors
-    }
+    errors = api_errors(checked.errors)
     found, missing = event_rows.resolve_persons(conn, checked.events)
     errors.update(missing)
     stored = event_rows.store(conn, found, now)
