@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from audience.exports.queries import IN_SEGMENT, time_sql
+from audience.exports.queries import IN_SEGMENT, page_bound, time_sql
 
 # The CSV export's pages: finished CSV text made by the database, quoted as ``csv.writer``
 # quotes (a cell holding a comma, a quote or a line break is quoted, its quotes doubled) —
@@ -145,16 +145,12 @@ def person_csv_page(
         text = "\n".join([line for _, line in rows])
         return [text.encode(), b"\n"], rows[-1][0] if len(rows) == limit else None
     # PostgreSQL: the page's last id by the primary key's index, then one COPY up to it.
-    join = IN_SEGMENT.replace("?", "%s") if segment_id is not None else ""
-    bound = driver.execute(
-        f"SELECT p.id FROM persons p{join} WHERE p.id > %s ORDER BY p.id OFFSET %s LIMIT 1",
-        (*segment, after_id, limit - 1),
-    ).fetchone()
-    sql = _postgresql_csv_sql(custom_names, segment_id is not None, bound is None)
+    upto = page_bound(driver, after_id, segment_id, limit)
+    sql = _postgresql_csv_sql(custom_names, segment_id is not None, upto is None)
     keys: dict[str, str | None] = {f"c{n}": name for n, name in enumerate(custom_names)}
-    keys.update(after=after_id, upto=bound and bound[0], segment=segment_id)
+    keys.update(after=after_id, upto=upto, segment=segment_id)
     # A page's plan costs past the JIT threshold; compiling it would take longer than it saves.
     driver.execute("SET LOCAL jit = off")
     with driver.cursor() as cursor, cursor.copy(sql, keys) as copy:
         pieces = [bytes(data) for data in copy]
-    return pieces, None if bound is None else str(bound[0])
+    return pieces, upto

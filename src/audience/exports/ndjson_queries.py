@@ -1,0 +1,133 @@
+"""SQL of the persons NDJSON export: each person's JSON line made by the database, so no Python
+runs per person (docs/performance.md, "Export speed, fourth pass").
+
+The line is the one ``json.dumps(doc, separators=(",", ":"))`` wrote when the service built
+it: the same keys in the same order, strings quoted by the database's JSON quoting (which
+escapes what ``json`` escapes, but leaves non-ASCII characters and DEL as they are), lists
+aggregated in the order the API lists them, the custom attributes as their stored JSON made
+compact (SQLite's ``json()``; PostgreSQL's ``jsonb`` text without the blanks after ``,`` and
+``:`` outside strings). ``json_lines.as_json_dumps`` then makes the page exactly what
+``json.dumps`` writes (non-ASCII escaped, any number written differently redone).
+"""
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from audience.exports.queries import IN_SEGMENT, page_bound, time_sql
+
+_FIELDS = (
+    ("firstName", "p.first_name"),
+    ("lastName", "p.last_name"),
+    ("middleName", "p.middle_name"),
+    ("gender", "p.gender"),
+    ("birthday", "p.birthday"),
+)
+
+
+def _line(sqlite: bool, lists: str, custom: str) -> str:
+    """The JSON line of ``p`` (a person row) as SQL, given the text of its lists' members
+    (``"emails":[…],"phones":[…],"tags":[…]``) and of its custom attributes' object."""
+    quote = "json_quote({})" if sqlite else "coalesce(to_json({})::text, 'null')"
+    before = [("id", "p.id"), ("externalUserId", "p.external_user_id")]
+    after = [("createdAt", time_sql("p.created_at", sqlite))]
+    after.append(("updatedAt", time_sql("p.updated_at", sqlite)))
+    pieces = [f"'\"{name}\":' || {quote.format(sql)}" for name, sql in before]
+    pieces.append(lists)
+    pieces += [f"'\"{name}\":' || {quote.format(sql)}" for name, sql in _FIELDS]
+    pieces.append(f"'\"customAttributes\":' || {custom}")
+    pieces += [f"'\"{name}\":' || {quote.format(sql)}" for name, sql in after]
+    return "'{' || " + " || ',' || ".join(pieces) + " || '}'"
+
+
+def _sqlite_sql(in_segment: bool) -> str:
+    """Persons after an id (``?1``), at most ``?2`` of them (members of segment ``?3``), as
+    (id, JSON line). Identities and tags are one correlated lookup each, aggregated from a
+    subquery in the API's order (SQLite never flattens an ordered subquery into an
+    aggregate)."""
+    lists = (
+        "(SELECT '\"emails\":' || json_group_array(value) FILTER (WHERE kind = 'email') || "
+        "',\"phones\":' || json_group_array(value) FILTER (WHERE kind = 'phone') "
+        "FROM (SELECT kind, value FROM person_identities WHERE person_id = p.id"
+        " ORDER BY created_at, value)) || "
+        "',\"tags\":' || (SELECT json_group_array(tag) FROM (SELECT tag FROM person_tags"
+        " WHERE person_id = p.id ORDER BY tag))"
+    )
+    line = _line(True, lists, "json(p.custom_attributes)")
+    join = IN_SEGMENT.replace("?", "?3") if in_segment else ""
+    return f"SELECT p.id, {line} FROM persons p{join} WHERE p.id > ?1 ORDER BY p.id LIMIT ?2"
+
+
+# A page's lists on PostgreSQL as JSON arrays' insides: a whole export's aggregated over the
+# page's id range (one pass each) and merged by id, a segment's looked up per member.
+_PG_IDENTITIES = (
+    "SELECT person_id, "
+    "string_agg(to_json(value)::text, ',' ORDER BY created_at, value) "
+    "FILTER (WHERE kind = 'email') emails, "
+    "string_agg(to_json(value)::text, ',' ORDER BY created_at, value) "
+    "FILTER (WHERE kind = 'phone') phones "
+    "FROM person_identities WHERE {where} GROUP BY person_id"
+)
+_PG_TAGS = (
+    "SELECT person_id, string_agg(to_json(tag)::text, ',' ORDER BY tag) tags "
+    "FROM person_tags WHERE {where} GROUP BY person_id"
+)
+# ``jsonb``'s text with the blank after each ``,`` and ``:`` outside strings dropped (a string
+# is matched whole first, so the blanks inside it stay).
+_PG_COMPACT = (
+    "CASE WHEN p.custom_attributes = '{}'::jsonb THEN '{}' ELSE "
+    'regexp_replace(p.custom_attributes::text, \'("(?:[^"\\\\]|\\\\.)*")|([,:]) \', '
+    "'\\1\\2', 'g') END"
+)
+
+
+def _postgresql_sql(in_segment: bool, last: bool) -> str:
+    """The page as one text: the JSON lines of persons after ``%(after)s`` (up to
+    ``%(upto)s`` unless ``last``; members of ``%(segment)s``), each ending with a line feed."""
+    within = "{id} > %(after)s" + ("" if last else " AND {id} <= %(upto)s")
+    if in_segment:
+        where = "person_id = p.id"
+        joins = (
+            "JOIN segment_members m ON m.person_id = p.id AND m.segment_id = %(segment)s "
+            f"LEFT JOIN LATERAL ({_PG_IDENTITIES.format(where=where)}) i ON true "
+            f"LEFT JOIN LATERAL ({_PG_TAGS.format(where=where)}) t ON true"
+        )
+    else:
+        where = within.format(id="person_id")
+        joins = (
+            f"LEFT JOIN ({_PG_IDENTITIES.format(where=where)}) i ON i.person_id = p.id "
+            f"LEFT JOIN ({_PG_TAGS.format(where=where)}) t ON t.person_id = p.id"
+        )
+    lists = (
+        "'\"emails\":[' || coalesce(i.emails, '') || '],\"phones\":[' || "
+        "coalesce(i.phones, '') || '],\"tags\":[' || coalesce(t.tags, '') || ']'"
+    )
+    line = _line(False, lists, _PG_COMPACT)
+    return (
+        f"SELECT string_agg({line} || chr(10), '' ORDER BY p.id) FROM persons p {joins} "
+        f"WHERE {within.format(id='p.id')}"
+    )
+
+
+def person_ndjson_page(
+    conn: Connection, after_id: str, segment_id: str | None, limit: int
+) -> tuple[str, str | None]:
+    """Up to ``limit`` persons after ``after_id`` as JSON lines (each ending with a line feed;
+    not yet as ``json.dumps`` writes them: ``json_lines.as_json_dumps``), and the last one's
+    id — None when no person follows them."""
+    driver: Any = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        params = (after_id, limit) if segment_id is None else (after_id, limit, segment_id)
+        rows = driver.execute(_sqlite_sql(segment_id is not None), params).fetchall()
+        if not rows:
+            return "", None
+        text = "\n".join([line for _, line in rows]) + "\n"
+        return text, rows[-1][0] if len(rows) == limit else None
+    upto = page_bound(driver, after_id, segment_id, limit)
+    sql = _postgresql_sql(segment_id is not None, upto is None)
+    # A page's plan costs past the JIT threshold (compiling would take longer than it saves);
+    # the page's lines are sorted in memory.
+    driver.execute("SET LOCAL jit = off")
+    driver.execute("SET LOCAL work_mem = '64MB'")
+    row = driver.execute(sql, {"after": after_id, "upto": upto, "segment": segment_id}).fetchone()
+    return (row[0] or "") if row else "", upto
