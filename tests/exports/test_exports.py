@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from audience.config import Settings
+from audience.db import Database
 from audience.exports import json_lines, service
 from tests.helpers import Api
 from tests.imports.bulk import define_event, run_import
@@ -290,3 +291,22 @@ def test_json_lines_are_made_what_json_dumps_writes(line: str) -> None:
     assert json_lines.as_json_dumps(page) == "".join(
         json.dumps(doc, separators=(",", ":")) + "\n" for doc in expected
     )
+
+
+@pytest.mark.parametrize("file_format", ["csv", "ndjson"])
+def test_persons_pages_made_at_once_come_in_order(
+    api: Api, db: Database, monkeypatch: pytest.MonkeyPatch, file_format: str
+) -> None:
+    """Pages made by several threads at once are the file pages made one by one make."""
+    monkeypatch.setattr(service, "PERSON_CSV_PAGE", 2)
+    monkeypatch.setattr(service, "PERSON_PAGE", 2)
+    for n in range(9):
+        api.create_person(externalUserId=f"u{n}", emails=[f"u{n}@example.com"], tags=[f"t{n}"])
+
+    def exported(threads: int) -> bytes:
+        return b"".join(service.persons_export(db, file_format, None, threads))
+
+    one_by_one = exported(1)
+    assert one_by_one.count(b"\n") == 9 + (file_format == "csv")
+    assert exported(2) == one_by_one
+    assert exported(4) == one_by_one

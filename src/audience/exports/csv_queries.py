@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from audience.exports.queries import IN_SEGMENT, page_bound, time_sql
+from audience.exports.queries import IN_SEGMENT, time_sql
 
 # The CSV export's pages: finished CSV text made by the database, quoted as ``csv.writer``
 # quotes (a cell holding a comma, a quote or a line break is quoted, its quotes doubled) —
@@ -42,10 +42,13 @@ def _sqlite_custom_cell(param: str) -> str:
     )
 
 
-def _sqlite_csv_sql(custom_names: Sequence[str], in_segment: bool) -> tuple[str, list[str]]:
-    """Persons after an id, as (id, CSV line without its line end), and the parameters the
-    custom cells take. Identities and tags are one correlated lookup each, by the person's
-    id (one index descent each), aggregated in the order the API lists them."""
+def _sqlite_csv_sql(
+    custom_names: Sequence[str], in_segment: bool, last: bool
+) -> tuple[str, dict[str, str]]:
+    """Persons after ``:after`` (up to ``:upto`` unless ``last``; members of ``:segment``), as
+    CSV lines without their line ends, and the parameters the custom cells take. Identities
+    and tags are one correlated lookup each, by the person's id (one index descent each),
+    aggregated in the order the API lists them."""
     identities = (
         "(SELECT "
         + _sqlite_csv("group_concat(CASE WHEN kind = 'email' THEN value END, ';')")
@@ -67,18 +70,15 @@ def _sqlite_csv_sql(custom_names: Sequence[str], in_segment: bool) -> tuple[str,
         _sqlite_csv("p.middle_name"),
         "ifnull(p.gender, '')",
         "ifnull(p.birthday, '')",
-        *(_sqlite_custom_cell(f"?{n + 1}") for n in range(len(custom_names))),
+        *(_sqlite_custom_cell(f":c{n}") for n in range(len(custom_names))),
         time_sql("p.created_at", True),
         time_sql("p.updated_at", True),
     ]
-    keys = len(custom_names)  # then after, limit, [segment]
-    join = IN_SEGMENT.replace("?", f"?{keys + 3}") if in_segment else ""
+    join = IN_SEGMENT.replace("?", ":segment") if in_segment else ""
+    within = "p.id > :after" + ("" if last else " AND p.id <= :upto")
     line = " || ',' || ".join(cells)
-    sql = (
-        f"SELECT p.id, {line} FROM persons p{join} "
-        f"WHERE p.id > ?{keys + 1} ORDER BY p.id LIMIT ?{keys + 2}"
-    )
-    return sql, [f'$."{name}"' for name in custom_names]
+    sql = f"SELECT {line} FROM persons p{join} WHERE {within} ORDER BY p.id"
+    return sql, {f"c{n}": f'$."{name}"' for n, name in enumerate(custom_names)}
 
 
 # A page's lists on PostgreSQL. A whole export's: each list table's rows of the page's id
@@ -129,28 +129,24 @@ def _postgresql_csv_sql(custom_names: Sequence[str], in_segment: bool, last: boo
 def person_csv_page(
     conn: Connection,
     after_id: str,
+    upto_id: str | None,
     segment_id: str | None,
     custom_names: Sequence[str],
-    limit: int,
-) -> tuple[list[bytes], str | None]:
-    """Up to ``limit`` persons after ``after_id`` as CSV lines (pieces of bytes to join), and
-    the last one's id — None when no person follows them."""
-    segment = [] if segment_id is None else [segment_id]
+) -> list[bytes]:
+    """The persons after ``after_id`` up to ``upto_id`` (None: all that follow) as CSV lines,
+    in pieces of bytes to join."""
     driver: Any = conn.connection.driver_connection
+    last = upto_id is None
+    keys: dict[str, str | None] = {"after": after_id, "upto": upto_id, "segment": segment_id}
     if conn.dialect.name == "sqlite":
-        sql, params = _sqlite_csv_sql(custom_names, segment_id is not None)
-        rows = driver.execute(sql, (*params, after_id, limit, *segment)).fetchall()
+        sql, params = _sqlite_csv_sql(custom_names, segment_id is not None, last)
+        rows = driver.execute(sql, {**params, **keys}).fetchall()
         if not rows:
-            return [], None
-        text = "\n".join([line for _, line in rows])
-        return [text.encode(), b"\n"], rows[-1][0] if len(rows) == limit else None
-    # PostgreSQL: the page's last id by the primary key's index, then one COPY up to it.
-    upto = page_bound(driver, after_id, segment_id, limit)
-    sql = _postgresql_csv_sql(custom_names, segment_id is not None, upto is None)
-    keys: dict[str, str | None] = {f"c{n}": name for n, name in enumerate(custom_names)}
-    keys.update(after=after_id, upto=upto, segment=segment_id)
+            return []
+        return ["\n".join([line for (line,) in rows]).encode(), b"\n"]
+    sql = _postgresql_csv_sql(custom_names, segment_id is not None, last)
+    keys.update({f"c{n}": name for n, name in enumerate(custom_names)})
     # A page's plan costs past the JIT threshold; compiling it would take longer than it saves.
     driver.execute("SET LOCAL jit = off")
     with driver.cursor() as cursor, cursor.copy(sql, keys) as copy:
-        pieces = [bytes(data) for data in copy]
-    return pieces, upto
+        return [bytes(data) for data in copy]

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from audience.exports.queries import IN_SEGMENT, page_bound, time_sql
+from audience.exports.queries import IN_SEGMENT, time_sql
 
 _FIELDS = (
     ("firstName", "p.first_name"),
@@ -40,9 +40,9 @@ def _line(sqlite: bool, lists: str, custom: str) -> str:
     return "'{' || " + " || ',' || ".join(pieces) + " || '}'"
 
 
-def _sqlite_sql(in_segment: bool) -> str:
-    """Persons after an id (``?1``), at most ``?2`` of them (members of segment ``?3``), as
-    (id, JSON line). Identities and tags are one correlated lookup each, aggregated from a
+def _sqlite_sql(in_segment: bool, last: bool) -> str:
+    """Persons after ``:after`` (up to ``:upto`` unless ``last``; members of ``:segment``), as
+    JSON lines. Identities and tags are one correlated lookup each, aggregated from a
     subquery in the API's order (SQLite never flattens an ordered subquery into an
     aggregate)."""
     lists = (
@@ -54,8 +54,9 @@ def _sqlite_sql(in_segment: bool) -> str:
         " WHERE person_id = p.id ORDER BY tag))"
     )
     line = _line(True, lists, "json(p.custom_attributes)")
-    join = IN_SEGMENT.replace("?", "?3") if in_segment else ""
-    return f"SELECT p.id, {line} FROM persons p{join} WHERE p.id > ?1 ORDER BY p.id LIMIT ?2"
+    join = IN_SEGMENT.replace("?", ":segment") if in_segment else ""
+    within = "p.id > :after" + ("" if last else " AND p.id <= :upto")
+    return f"SELECT {line} FROM persons p{join} WHERE {within} ORDER BY p.id"
 
 
 # A page's lists on PostgreSQL as JSON arrays' insides: a whole export's aggregated over the
@@ -110,24 +111,21 @@ def _postgresql_sql(in_segment: bool, last: bool) -> str:
 
 
 def person_ndjson_page(
-    conn: Connection, after_id: str, segment_id: str | None, limit: int
-) -> tuple[str, str | None]:
-    """Up to ``limit`` persons after ``after_id`` as JSON lines (each ending with a line feed;
-    not yet as ``json.dumps`` writes them: ``json_lines.as_json_dumps``), and the last one's
-    id — None when no person follows them."""
+    conn: Connection, after_id: str, upto_id: str | None, segment_id: str | None
+) -> str:
+    """The persons after ``after_id`` up to ``upto_id`` (None: all that follow) as JSON lines,
+    each ending with a line feed — not yet as ``json.dumps`` writes them
+    (``json_lines.as_json_dumps``)."""
     driver: Any = conn.connection.driver_connection
+    last = upto_id is None
+    keys = {"after": after_id, "upto": upto_id, "segment": segment_id}
     if conn.dialect.name == "sqlite":
-        params = (after_id, limit) if segment_id is None else (after_id, limit, segment_id)
-        rows = driver.execute(_sqlite_sql(segment_id is not None), params).fetchall()
-        if not rows:
-            return "", None
-        text = "\n".join([line for _, line in rows]) + "\n"
-        return text, rows[-1][0] if len(rows) == limit else None
-    upto = page_bound(driver, after_id, segment_id, limit)
-    sql = _postgresql_sql(segment_id is not None, upto is None)
+        rows = driver.execute(_sqlite_sql(segment_id is not None, last), keys).fetchall()
+        return "".join([line + "\n" for (line,) in rows])
+    sql = _postgresql_sql(segment_id is not None, last)
     # A page's plan costs past the JIT threshold (compiling would take longer than it saves);
     # the page's lines are sorted in memory.
     driver.execute("SET LOCAL jit = off")
     driver.execute("SET LOCAL work_mem = '64MB'")
-    row = driver.execute(sql, {"after": after_id, "upto": upto, "segment": segment_id}).fetchone()
-    return (row[0] or "") if row else "", upto
+    row = driver.execute(sql, keys).fetchone()
+    return (row[0] or "") if row else ""

@@ -31,15 +31,16 @@ def time_sql(column: str, sqlite: bool) -> str:
     )
 
 
-def page_bound(driver: Any, after_id: str, segment_id: str | None, limit: int) -> str | None:
-    """PostgreSQL: the id of the ``limit``-th person after ``after_id`` (of the segment), by the
+def page_bound(conn: Connection, after_id: str, segment_id: str | None, limit: int) -> str | None:
+    """The id of the ``limit``-th person after ``after_id`` (of the segment), read from the
     primary key's index — None when fewer follow (the page is the last)."""
+    driver: Any = conn.connection.driver_connection
+    join = IN_SEGMENT if segment_id is not None else ""
+    sql = f"SELECT p.id FROM persons p{join} WHERE p.id > ? ORDER BY p.id LIMIT 1 OFFSET ?"
+    if conn.dialect.name != "sqlite":
+        sql = sql.replace("?", "%s")
     segment = [] if segment_id is None else [segment_id]
-    join = IN_SEGMENT.replace("?", "%s") if segment_id is not None else ""
-    bound = driver.execute(
-        f"SELECT p.id FROM persons p{join} WHERE p.id > %s ORDER BY p.id OFFSET %s LIMIT 1",
-        (*segment, after_id, limit - 1),
-    ).fetchone()
+    bound = driver.execute(sql, (*segment, after_id, limit - 1)).fetchone()
     return None if bound is None else str(bound[0])
 
 
