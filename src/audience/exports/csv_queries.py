@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from audience.exports.queries import IN_SEGMENT, time_sql
+from audience.exports.queries import IN_SEGMENT, pg_page_joins, time_sql
 
 # The CSV export's pages: finished CSV text made by the database, quoted as ``csv.writer``
 # quotes (a cell holding a comma, a quote or a line break is quoted, its quotes doubled) —
@@ -81,21 +81,6 @@ def _sqlite_csv_sql(
     return sql, {f"c{n}": f'$."{name}"' for n, name in enumerate(custom_names)}
 
 
-# A page's lists on PostgreSQL. A whole export's: each list table's rows of the page's id
-# range aggregated in one pass and merged by id (a third cheaper than a lookup per person).
-# A segment's: looked up per member (its members may be sparse in any id range).
-_PG_IDENTITIES = (
-    "SELECT person_id, "
-    "string_agg(value, ';' ORDER BY created_at, value) FILTER (WHERE kind = 'email') emails, "
-    "string_agg(value, ';' ORDER BY created_at, value) FILTER (WHERE kind = 'phone') phones "
-    "FROM person_identities WHERE {where} GROUP BY person_id"
-)
-_PG_TAGS = (
-    "SELECT person_id, string_agg(tag, ';' ORDER BY tag) tags FROM person_tags WHERE {where} "
-    "GROUP BY person_id"
-)
-
-
 def _postgresql_csv_sql(custom_names: Sequence[str], in_segment: bool, last: bool) -> str:
     """``COPY`` of persons after an id (up to an id unless ``last``) as CSV: PostgreSQL quotes
     what ``csv.writer`` quotes, and writes NULL as an empty cell (empty text is made NULL, as
@@ -106,23 +91,10 @@ def _postgresql_csv_sql(custom_names: Sequence[str], in_segment: bool, last: boo
     text += [f"p.custom_attributes ->> %(c{n})s" for n in range(len(custom_names))]
     cells = ["p.id", *(f"nullif({cell}, '')" for cell in text)]
     cells += [time_sql("p.created_at", False), time_sql("p.updated_at", False)]
-    within = "{id} > %(after)s" + ("" if last else " AND {id} <= %(upto)s")
-    if in_segment:
-        where = "person_id = p.id"
-        lists = (
-            f"JOIN segment_members m ON m.person_id = p.id AND m.segment_id = %(segment)s "
-            f"LEFT JOIN LATERAL ({_PG_IDENTITIES.format(where=where)}) i ON true "
-            f"LEFT JOIN LATERAL ({_PG_TAGS.format(where=where)}) t ON true"
-        )
-    else:
-        where = within.format(id="person_id")
-        lists = (
-            f"LEFT JOIN ({_PG_IDENTITIES.format(where=where)}) i ON i.person_id = p.id "
-            f"LEFT JOIN ({_PG_TAGS.format(where=where)}) t ON t.person_id = p.id"
-        )
+    joins, within = pg_page_joins(in_segment, last, "{x}", ";")
     return (
-        f"COPY (SELECT {', '.join(cells)} FROM persons p {lists} "
-        f"WHERE {within.format(id='p.id')} ORDER BY p.id) TO STDOUT (FORMAT csv)"
+        f"COPY (SELECT {', '.join(cells)} FROM persons p {joins} "
+        f"WHERE {within} ORDER BY p.id) TO STDOUT (FORMAT csv)"
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from audience.exports.queries import IN_SEGMENT, time_sql
+from audience.exports.queries import IN_SEGMENT, pg_page_joins, time_sql
 
 _FIELDS = (
     ("firstName", "p.first_name"),
@@ -59,20 +59,6 @@ def _sqlite_sql(in_segment: bool, last: bool) -> str:
     return f"SELECT {line} FROM persons p{join} WHERE {within} ORDER BY p.id"
 
 
-# A page's lists on PostgreSQL as JSON arrays' insides: a whole export's aggregated over the
-# page's id range (one pass each) and merged by id, a segment's looked up per member.
-_PG_IDENTITIES = (
-    "SELECT person_id, "
-    "string_agg(to_json(value)::text, ',' ORDER BY created_at, value) "
-    "FILTER (WHERE kind = 'email') emails, "
-    "string_agg(to_json(value)::text, ',' ORDER BY created_at, value) "
-    "FILTER (WHERE kind = 'phone') phones "
-    "FROM person_identities WHERE {where} GROUP BY person_id"
-)
-_PG_TAGS = (
-    "SELECT person_id, string_agg(to_json(tag)::text, ',' ORDER BY tag) tags "
-    "FROM person_tags WHERE {where} GROUP BY person_id"
-)
 # ``jsonb``'s text with the blank after each ``,`` and ``:`` outside strings dropped (a string
 # is matched whole first, so the blanks inside it stay).
 _PG_COMPACT = (
@@ -85,20 +71,7 @@ _PG_COMPACT = (
 def _postgresql_sql(in_segment: bool, last: bool) -> str:
     """The page as one text: the JSON lines of persons after ``%(after)s`` (up to
     ``%(upto)s`` unless ``last``; members of ``%(segment)s``), each ending with a line feed."""
-    within = "{id} > %(after)s" + ("" if last else " AND {id} <= %(upto)s")
-    if in_segment:
-        where = "person_id = p.id"
-        joins = (
-            "JOIN segment_members m ON m.person_id = p.id AND m.segment_id = %(segment)s "
-            f"LEFT JOIN LATERAL ({_PG_IDENTITIES.format(where=where)}) i ON true "
-            f"LEFT JOIN LATERAL ({_PG_TAGS.format(where=where)}) t ON true"
-        )
-    else:
-        where = within.format(id="person_id")
-        joins = (
-            f"LEFT JOIN ({_PG_IDENTITIES.format(where=where)}) i ON i.person_id = p.id "
-            f"LEFT JOIN ({_PG_TAGS.format(where=where)}) t ON t.person_id = p.id"
-        )
+    joins, within = pg_page_joins(in_segment, last, "to_json({x})::text", ",")
     lists = (
         "'\"emails\":[' || coalesce(i.emails, '') || '],\"phones\":[' || "
         "coalesce(i.phones, '') || '],\"tags\":[' || coalesce(t.tags, '') || ']'"
@@ -106,7 +79,7 @@ def _postgresql_sql(in_segment: bool, last: bool) -> str:
     line = _line(False, lists, _PG_COMPACT)
     return (
         f"SELECT string_agg({line} || chr(10), '' ORDER BY p.id) FROM persons p {joins} "
-        f"WHERE {within.format(id='p.id')}"
+        f"WHERE {within}"
     )
 
 
