@@ -288,7 +288,7 @@ def test_persons_ndjson_is_what_json_dumps_writes(api: Api, odd: list[dict[str, 
 def test_json_lines_are_made_what_json_dumps_writes(line: str) -> None:
     page = f'{{"n":1}}\n{line}\n{{"n":2}}\n'
     expected = [{"n": 1}, json.loads(line), {"n": 2}]
-    assert json_lines.as_json_dumps(page) == "".join(
+    assert json_lines.as_json_dumps(page, line) == "".join(
         json.dumps(doc, separators=(",", ":")) + "\n" for doc in expected
     )
 

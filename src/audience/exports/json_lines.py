@@ -4,19 +4,23 @@
 The databases quote strings as ``json`` does but leave non-ASCII characters and DEL as they
 are (``json`` escapes them, ``\\u00e9``); those are escaped here, page-wide. Numbers come
 as the database stores them: SQLite the text ``json.dumps`` wrote, PostgreSQL ``jsonb``'s
-``numeric`` text (``1e-05`` reads back as ``0.00001``). Every number of a page whose text is
-not the one ``json`` writes for it, and any escape ``json`` never writes (``\\/``, upper-case
-hex), sends its line through ``json.loads``/``json.dumps`` — so the output is ``json``'s
-whatever the database wrote (docs/performance.md, "Export speed, fourth pass").
+``numeric`` text (``1e-05`` reads back as ``0.00001``). Only the custom attributes hold
+numbers, and only those with a decimal point can differ (``numeric`` writes no exponent,
+SQLite keeps ``json.dumps``'s text), so the database hands over the page's custom
+attributes that have a ``.``; every number there whose text is not the one ``json`` writes
+for it, and any escape ``json`` never writes (``\\/``, upper-case hex), sends its line
+through ``json.loads``/``json.dumps`` — Python reads no more of a page than that (a regular
+expression over every byte would cost a third of the export; docs/performance.md, "Export
+speed, fourth pass").
 """
 
 import json
 import re
 
 _NOT_ASCII = re.compile("[\x7f-\U0010ffff]")
-# A number where compact JSON holds one (after ``:``, ``,`` or ``[``, before ``,``, ``}`` or
-# ``]``); the same shape inside a string only costs that line the slow path.
-_NUMBER = re.compile(r"(?<=[:,\[])-?\d[\d.eE+-]*(?=[,}\]])")
+# A number where JSON holds one (after ``:``, ``,`` or ``[`` and maybe a blank, before ``,``,
+# ``}`` or ``]``); the same shape inside a string only costs that line the slow path.
+_NUMBER = re.compile(r"[:,\[] ?(-?\d[\d.eE+-]*)(?=[,}\]])")
 _ODD_ESCAPE = re.compile(r"\\(?:/|u[0-9a-f]{0,3}[A-F])")
 
 
@@ -42,11 +46,12 @@ def _redone(line: str) -> str:
     return json.dumps(json.loads(line), separators=(",", ":"))
 
 
-def as_json_dumps(page: str) -> str:
-    """``page`` (JSON lines, each ending with a line feed) as ``json.dumps`` writes them."""
+def as_json_dumps(page: str, decimals: str = "") -> str:
+    """``page`` (JSON lines, each ending with a line feed) as ``json.dumps`` writes them;
+    ``decimals``: the page's custom attributes (JSON text) that hold a ``.``."""
     if not page.isascii() or "\x7f" in page:
         page = _NOT_ASCII.sub(_escape, page)
-    odd = {token for token in set(_NUMBER.findall(page)) if not _as_json_writes(token)}
+    odd = {token for token in set(_NUMBER.findall(decimals)) if not _as_json_writes(token)}
     if not odd and (page.find("\\") < 0 or not _ODD_ESCAPE.search(page)):
         return page
     lines = page.split("\n")

@@ -54,9 +54,10 @@ def _sqlite_sql(in_segment: bool, last: bool) -> str:
         " WHERE person_id = p.id ORDER BY tag))"
     )
     line = _line(True, lists, "json(p.custom_attributes)")
+    decimals = "CASE WHEN instr(p.custom_attributes, '.') THEN p.custom_attributes END"
     join = IN_SEGMENT.replace("?", ":segment") if in_segment else ""
     within = "p.id > :after" + ("" if last else " AND p.id <= :upto")
-    return f"SELECT {line} FROM persons p{join} WHERE {within} ORDER BY p.id"
+    return f"SELECT {line}, {decimals} FROM persons p{join} WHERE {within} ORDER BY p.id"
 
 
 # ``jsonb``'s text with the blank after each ``,`` and ``:`` outside strings dropped (a string
@@ -77,28 +78,31 @@ def _postgresql_sql(in_segment: bool, last: bool) -> str:
         "coalesce(i.phones, '') || '],\"tags\":[' || coalesce(t.tags, '') || ']'"
     )
     line = _line(False, lists, _PG_COMPACT)
+    custom = "p.custom_attributes::text"
+    decimals = f"string_agg(CASE WHEN strpos({custom}, '.') > 0 THEN {custom} END, chr(10))"
     return (
-        f"SELECT string_agg({line} || chr(10), '' ORDER BY p.id) FROM persons p {joins} "
-        f"WHERE {within}"
+        f"SELECT string_agg({line} || chr(10), '' ORDER BY p.id), {decimals} "
+        f"FROM persons p {joins} WHERE {within}"
     )
 
 
 def person_ndjson_page(
     conn: Connection, after_id: str, upto_id: str | None, segment_id: str | None
-) -> str:
+) -> tuple[str, str]:
     """The persons after ``after_id`` up to ``upto_id`` (None: all that follow) as JSON lines,
-    each ending with a line feed — not yet as ``json.dumps`` writes them
-    (``json_lines.as_json_dumps``)."""
+    each ending with a line feed — not yet as ``json.dumps`` writes them — and their custom
+    attributes that hold a ``.`` (for ``json_lines.as_json_dumps``)."""
     driver: Any = conn.connection.driver_connection
     last = upto_id is None
     keys = {"after": after_id, "upto": upto_id, "segment": segment_id}
     if conn.dialect.name == "sqlite":
         rows = driver.execute(_sqlite_sql(segment_id is not None, last), keys).fetchall()
-        return "".join([line + "\n" for (line,) in rows])
+        decimals = "\n".join([custom for _, custom in rows if custom])
+        return "".join([line + "\n" for line, _ in rows]), decimals
     sql = _postgresql_sql(segment_id is not None, last)
     # A page's plan costs past the JIT threshold (compiling would take longer than it saves);
     # the page's lines are sorted in memory.
     driver.execute("SET LOCAL jit = off")
     driver.execute("SET LOCAL work_mem = '64MB'")
     row = driver.execute(sql, keys).fetchone()
-    return (row[0] or "") if row else ""
+    return (row[0] or "", row[1] or "") if row else ("", "")

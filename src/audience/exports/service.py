@@ -79,8 +79,8 @@ def persons_export(
 
         def make(after: str, upto: str | None) -> bytes:
             with db.read() as conn:
-                text = ndjson_queries.person_ndjson_page(conn, after, upto, segment_id)
-            return json_lines.as_json_dumps(text).encode()
+                text, decimals = ndjson_queries.person_ndjson_page(conn, after, upto, segment_id)
+            return json_lines.as_json_dumps(text, decimals).encode()
 
         size = PERSON_PAGE
     for page in pages.made(pages.ranges(db, segment_id, size), make, threads):
