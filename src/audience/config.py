@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     # An import (events or persons) checks its next batch in a helper process while the
     # worker stores the one before (on a machine with 2+ CPUs, for files of more than one batch).
     import_helper_process: bool = True
+    # Pages of a persons export made at once (threads of the download; 1: one after another).
+    export_threads: int = 2
 
 
 @lru_cache(maxsize=1)

@@ -94,7 +94,8 @@ person_identities = Table(
     Column("person_id", String(36), nullable=False),
     Column("created_at", DateTime, nullable=False),
     PrimaryKeyConstraint("kind", "value"),
-    Index("ix_person_identities_person_id", "person_id"),
+    # Covers a person's identities in the order the API lists them (exports_0006).
+    Index("ix_person_identities_person_listing", "person_id", "created_at", "value", "kind"),
 )
 
 # A merged-away person id keeps resolving to the survivor; its events stay where they are

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from audience.config import Settings
-from audience.exports import service
+from audience.db import Database
+from audience.exports import json_lines, service
 from tests.helpers import Api
 from tests.imports.bulk import define_event, run_import
 
@@ -234,3 +235,78 @@ def test_persons_csv_lists_in_the_order_the_api_lists_them(api: Api) -> None:
     assert len(rows) == 1
     assert rows[0]["emails"] == ";".join(shown["emails"])
     assert rows[0]["tags"] == ";".join(shown["tags"])
+
+
+NDJSON_KEYS = ("id", "externalUserId", "emails", "phones", "tags", "firstName", "lastName")
+NDJSON_KEYS += ("middleName", "gender", "birthday", "customAttributes", "createdAt", "updatedAt")
+
+
+def test_persons_ndjson_is_what_json_dumps_writes(api: Api, odd: list[dict[str, Any]]) -> None:
+    """Byte for byte the line ``json.dumps`` writes of the person the API shows: non-ASCII
+    escaped, numbers as ``json`` writes them (PostgreSQL stores them as ``numeric``), the
+    blanks of the stored JSON gone but those inside strings kept."""
+    api.define_attribute("tiny", "number")
+    api.define_attribute("big", "number")
+    api.define_attribute("items", "list")
+    odd.append(
+        api.create_person(
+            externalUserId="Zoë 😀",
+            emails=["ü@example.com"],
+            firstName='back\\slash "q" \t tab \x7f \x01',
+            lastName="a, b: c",
+            tags=["ß", "😀"],
+            customAttributes={
+                "note": 'x, y: "z" \\ é',
+                "n": 1e-05,
+                "tiny": -2.5e-07,
+                "big": 1e16,
+                "items": [{"k": "a, b", "v": 2.5e-07}, {"k": "c: d 😀", "v": 1}],
+                "flag": False,
+            },
+        )
+    )
+    odd.append(api.create_person(externalUserId="plain", customAttributes={"n": 0.1 + 0.2}))
+    text = export(api, "/v1/exports/persons", format="ndjson")
+    shown = {p["id"]: api.person(p["id"]) for p in odd}
+    expected = [
+        json.dumps({key: shown[pid][key] for key in NDJSON_KEYS}, separators=(",", ":")) + "\n"
+        for pid in sorted(shown)
+    ]
+    assert text.splitlines(keepends=True) == expected
+    assert text.isascii()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"a":0.00001,"b":[1,-0,1E5,2.50],"c":"x"}',
+        '{"a":"\\/ \\u00E9","b":1}',
+        '{"a":"é ✓ 😀 \x7f","b":[12345678901234567890123,-0.0,1e-05,1e+16]}',
+        '{"a":"1e5,:1e5,","b":{}}',
+    ],
+)
+def test_json_lines_are_made_what_json_dumps_writes(line: str) -> None:
+    page = f'{{"n":1}}\n{line}\n{{"n":2}}\n'
+    expected = [{"n": 1}, json.loads(line), {"n": 2}]
+    assert json_lines.as_json_dumps(page, line) == "".join(
+        json.dumps(doc, separators=(",", ":")) + "\n" for doc in expected
+    )
+
+
+@pytest.mark.parametrize("file_format", ["csv", "ndjson"])
+def test_persons_pages_made_at_once_come_in_order(
+    api: Api, db: Database, monkeypatch: pytest.MonkeyPatch, file_format: str
+) -> None:
+    """Pages made by several threads at once are the file pages made one by one make."""
+    monkeypatch.setattr(service, "PERSON_CSV_PAGE", 2)
+    monkeypatch.setattr(service, "PERSON_PAGE", 2)
+    for n in range(9):
+        api.create_person(externalUserId=f"u{n}", emails=[f"u{n}@example.com"], tags=[f"t{n}"])
+
+    def exported(threads: int) -> bytes:
+        return b"".join(service.persons_export(db, file_format, None, threads))
+
+    one_by_one = exported(1)
+    assert one_by_one.count(b"\n") == 9 + (file_format == "csv")
+    assert exported(2) == one_by_one
+    assert exported(4) == one_by_one

@@ -69,8 +69,9 @@ def export_persons(
         params = {"format": file_format, "segmentId": segment_id}
         _write(_remote("/v1/exports/persons", params, base_url, api_key), output)
         return
-    db = Database(make_engine(get_settings().database_url, pool_size=2))
-    _write(service.persons_export(db, file_format, segment_id), output)
+    settings = get_settings()
+    db = Database(make_engine(settings.database_url, pool_size=2))
+    _write(service.persons_export(db, file_format, segment_id, settings.export_threads), output)
     db.close()
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from audience.exports.queries import IN_SEGMENT, time_sql
+from audience.exports.queries import IN_SEGMENT, pg_page_joins, time_sql
 
 # The CSV export's pages: finished CSV text made by the database, quoted as ``csv.writer``
 # quotes (a cell holding a comma, a quote or a line break is quoted, its quotes doubled) —
@@ -42,10 +42,13 @@ def _sqlite_custom_cell(param: str) -> str:
     )
 
 
-def _sqlite_csv_sql(custom_names: Sequence[str], in_segment: bool) -> tuple[str, list[str]]:
-    """Persons after an id, as (id, CSV line without its line end), and the parameters the
-    custom cells take. Identities and tags are one correlated lookup each, by the person's
-    id (one index descent each), aggregated in the order the API lists them."""
+def _sqlite_csv_sql(
+    custom_names: Sequence[str], in_segment: bool, last: bool
+) -> tuple[str, dict[str, str]]:
+    """Persons after ``:after`` (up to ``:upto`` unless ``last``; members of ``:segment``), as
+    CSV lines without their line ends, and the parameters the custom cells take. Identities
+    and tags are one correlated lookup each, by the person's id (one index descent each),
+    aggregated in the order the API lists them."""
     identities = (
         "(SELECT "
         + _sqlite_csv("group_concat(CASE WHEN kind = 'email' THEN value END, ';')")
@@ -67,33 +70,15 @@ def _sqlite_csv_sql(custom_names: Sequence[str], in_segment: bool) -> tuple[str,
         _sqlite_csv("p.middle_name"),
         "ifnull(p.gender, '')",
         "ifnull(p.birthday, '')",
-        *(_sqlite_custom_cell(f"?{n + 1}") for n in range(len(custom_names))),
+        *(_sqlite_custom_cell(f":c{n}") for n in range(len(custom_names))),
         time_sql("p.created_at", True),
         time_sql("p.updated_at", True),
     ]
-    keys = len(custom_names)  # then after, limit, [segment]
-    join = IN_SEGMENT.replace("?", f"?{keys + 3}") if in_segment else ""
+    join = IN_SEGMENT.replace("?", ":segment") if in_segment else ""
+    within = "p.id > :after" + ("" if last else " AND p.id <= :upto")
     line = " || ',' || ".join(cells)
-    sql = (
-        f"SELECT p.id, {line} FROM persons p{join} "
-        f"WHERE p.id > ?{keys + 1} ORDER BY p.id LIMIT ?{keys + 2}"
-    )
-    return sql, [f'$."{name}"' for name in custom_names]
-
-
-# A page's lists on PostgreSQL. A whole export's: each list table's rows of the page's id
-# range aggregated in one pass and merged by id (a third cheaper than a lookup per person).
-# A segment's: looked up per member (its members may be sparse in any id range).
-_PG_IDENTITIES = (
-    "SELECT person_id, "
-    "string_agg(value, ';' ORDER BY created_at, value) FILTER (WHERE kind = 'email') emails, "
-    "string_agg(value, ';' ORDER BY created_at, value) FILTER (WHERE kind = 'phone') phones "
-    "FROM person_identities WHERE {where} GROUP BY person_id"
-)
-_PG_TAGS = (
-    "SELECT person_id, string_agg(tag, ';' ORDER BY tag) tags FROM person_tags WHERE {where} "
-    "GROUP BY person_id"
-)
+    sql = f"SELECT {line} FROM persons p{join} WHERE {within} ORDER BY p.id"
+    return sql, {f"c{n}": f'$."{name}"' for n, name in enumerate(custom_names)}
 
 
 def _postgresql_csv_sql(custom_names: Sequence[str], in_segment: bool, last: bool) -> str:
@@ -106,55 +91,34 @@ def _postgresql_csv_sql(custom_names: Sequence[str], in_segment: bool, last: boo
     text += [f"p.custom_attributes ->> %(c{n})s" for n in range(len(custom_names))]
     cells = ["p.id", *(f"nullif({cell}, '')" for cell in text)]
     cells += [time_sql("p.created_at", False), time_sql("p.updated_at", False)]
-    within = "{id} > %(after)s" + ("" if last else " AND {id} <= %(upto)s")
-    if in_segment:
-        where = "person_id = p.id"
-        lists = (
-            f"JOIN segment_members m ON m.person_id = p.id AND m.segment_id = %(segment)s "
-            f"LEFT JOIN LATERAL ({_PG_IDENTITIES.format(where=where)}) i ON true "
-            f"LEFT JOIN LATERAL ({_PG_TAGS.format(where=where)}) t ON true"
-        )
-    else:
-        where = within.format(id="person_id")
-        lists = (
-            f"LEFT JOIN ({_PG_IDENTITIES.format(where=where)}) i ON i.person_id = p.id "
-            f"LEFT JOIN ({_PG_TAGS.format(where=where)}) t ON t.person_id = p.id"
-        )
+    joins, within = pg_page_joins(in_segment, last, "{x}", ";")
     return (
-        f"COPY (SELECT {', '.join(cells)} FROM persons p {lists} "
-        f"WHERE {within.format(id='p.id')} ORDER BY p.id) TO STDOUT (FORMAT csv)"
+        f"COPY (SELECT {', '.join(cells)} FROM persons p {joins} "
+        f"WHERE {within} ORDER BY p.id) TO STDOUT (FORMAT csv)"
     )
 
 
 def person_csv_page(
     conn: Connection,
     after_id: str,
+    upto_id: str | None,
     segment_id: str | None,
     custom_names: Sequence[str],
-    limit: int,
-) -> tuple[list[bytes], str | None]:
-    """Up to ``limit`` persons after ``after_id`` as CSV lines (pieces of bytes to join), and
-    the last one's id — None when no person follows them."""
-    segment = [] if segment_id is None else [segment_id]
+) -> list[bytes]:
+    """The persons after ``after_id`` up to ``upto_id`` (None: all that follow) as CSV lines,
+    in pieces of bytes to join."""
     driver: Any = conn.connection.driver_connection
+    last = upto_id is None
+    keys: dict[str, str | None] = {"after": after_id, "upto": upto_id, "segment": segment_id}
     if conn.dialect.name == "sqlite":
-        sql, params = _sqlite_csv_sql(custom_names, segment_id is not None)
-        rows = driver.execute(sql, (*params, after_id, limit, *segment)).fetchall()
+        sql, params = _sqlite_csv_sql(custom_names, segment_id is not None, last)
+        rows = driver.execute(sql, {**params, **keys}).fetchall()
         if not rows:
-            return [], None
-        text = "\n".join([line for _, line in rows])
-        return [text.encode(), b"\n"], rows[-1][0] if len(rows) == limit else None
-    # PostgreSQL: the page's last id by the primary key's index, then one COPY up to it.
-    join = IN_SEGMENT.replace("?", "%s") if segment_id is not None else ""
-    bound = driver.execute(
-        f"SELECT p.id FROM persons p{join} WHERE p.id > %s ORDER BY p.id OFFSET %s LIMIT 1",
-        (*segment, after_id, limit - 1),
-    ).fetchone()
-    sql = _postgresql_csv_sql(custom_names, segment_id is not None, bound is None)
-    keys: dict[str, str | None] = {f"c{n}": name for n, name in enumerate(custom_names)}
-    keys.update(after=after_id, upto=bound and bound[0], segment=segment_id)
+            return []
+        return ["\n".join([line for (line,) in rows]).encode(), b"\n"]
+    sql = _postgresql_csv_sql(custom_names, segment_id is not None, last)
+    keys.update({f"c{n}": name for n, name in enumerate(custom_names)})
     # A page's plan costs past the JIT threshold; compiling it would take longer than it saves.
     driver.execute("SET LOCAL jit = off")
     with driver.cursor() as cursor, cursor.copy(sql, keys) as copy:
-        pieces = [bytes(data) for data in copy]
-    return pieces, None if bound is None else str(bound[0])
+        return [bytes(data) for data in copy]

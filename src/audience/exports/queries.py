@@ -1,9 +1,7 @@
 """SQL of exports: keyset pages (constant memory, no long transaction) and their extras.
 
-A persons NDJSON page is three statements on the driver: the persons, with their times
-formatted by the database (as ``clock.isoformat`` writes them), then the page's identities
-and its tags by the same id range (one index range scan each); ``person_page`` gives them
-to the service by person. The CSV pages are finished by the database (``csv_queries``).
+The persons pages are finished by the database: CSV by ``csv_queries``, NDJSON by
+``ndjson_queries``; both format times with ``time_sql`` (as ``clock.isoformat`` writes them).
 """
 
 from collections.abc import Sequence
@@ -20,13 +18,6 @@ from audience.tables import (
 )
 
 IN_SEGMENT = " JOIN segment_members m ON m.person_id = p.id AND m.segment_id = ?"
-# A page's identities and tags: by the page's id range for a whole export, by its ids for a
-# segment's (whose members may be spread over every range); ``{where}`` is filled in.
-_IDENTITIES_SQL = (
-    "SELECT person_id, kind, value FROM person_identities WHERE {where} "
-    "ORDER BY person_id, created_at, value"
-)
-_TAGS_SQL = "SELECT person_id, tag FROM person_tags WHERE {where} ORDER BY person_id, tag"
 
 
 def time_sql(column: str, sqlite: bool) -> str:
@@ -40,60 +31,60 @@ def time_sql(column: str, sqlite: bool) -> str:
     )
 
 
-def _page_sql(sqlite: bool, in_segment: bool) -> str:
-    """Persons after an id: (id, externalUserId, first, last, middle, gender, birthday, the
-    custom attributes as JSON text, createdAt, updatedAt)."""
-    columns = [
-        "p.id, p.external_user_id, p.first_name, p.last_name, p.middle_name, p.gender, p.birthday",
-        "p.custom_attributes" if sqlite else "p.custom_attributes::text",
-        time_sql("p.created_at", sqlite),
-        time_sql("p.updated_at", sqlite),
-    ]
-    join = IN_SEGMENT if in_segment else ""
-    return f"SELECT {', '.join(columns)} FROM persons p{join} WHERE p.id > ? ORDER BY p.id LIMIT ?"
-
-
-def _run(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    sqlite = conn.dialect.name == "sqlite"
+def page_bound(conn: Connection, after_id: str, segment_id: str | None, limit: int) -> str | None:
+    """The id of the ``limit``-th person after ``after_id`` (of the segment), read from the
+    primary key's index — None when fewer follow (the page is the last)."""
     driver: Any = conn.connection.driver_connection
-    cursor = driver.cursor()
-    try:
-        cursor.execute(sql if sqlite else sql.replace("?", "%s"), tuple(params))
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
+    join = IN_SEGMENT if segment_id is not None else ""
+    sql = f"SELECT p.id FROM persons p{join} WHERE p.id > ? ORDER BY p.id LIMIT 1 OFFSET ?"
+    if conn.dialect.name != "sqlite":
+        sql = sql.replace("?", "%s")
+    segment = [] if segment_id is None else [segment_id]
+    bound = driver.execute(sql, (*segment, after_id, limit - 1)).fetchone()
+    return None if bound is None else str(bound[0])
 
 
-Lists = dict[str, tuple[list[str], list[str], list[str]]]
-NO_LISTS: tuple[list[str], list[str], list[str]] = ([], [], [])
+# A page's lists on PostgreSQL, each list's members as ``{element}`` joined by ``{sep}``. A
+# whole export's: each list table's rows of the page's id range aggregated in one pass and
+# merged by id (a third cheaper than a lookup per person). A segment's: looked up per member
+# (its members may be sparse in any id range).
+_PG_IDENTITIES = (
+    "SELECT person_id, "
+    "string_agg({value}, '{sep}' ORDER BY created_at, value) FILTER (WHERE kind = 'email') "
+    "emails, "
+    "string_agg({value}, '{sep}' ORDER BY created_at, value) FILTER (WHERE kind = 'phone') "
+    "phones FROM person_identities WHERE {where} GROUP BY person_id"
+)
+_PG_TAGS = (
+    "SELECT person_id, string_agg({tag}, '{sep}' ORDER BY tag) tags FROM person_tags "
+    "WHERE {where} GROUP BY person_id"
+)
 
 
-def person_page(
-    conn: Connection, after_id: str, segment_id: str | None, limit: int
-) -> tuple[list[tuple[Any, ...]], Lists]:
-    """A page of persons (rows as ``_page_sql`` gives them), and each one's (emails, phones,
-    tags) in the order the API lists them."""
-    sqlite = conn.dialect.name == "sqlite"
-    sql = _page_sql(sqlite, segment_id is not None)
-    keys = (after_id, limit) if segment_id is None else (segment_id, after_id, limit)
-    page = _run(conn, sql, keys)
-    if not page:
-        return [], {}
-    if segment_id is None:
-        where, ids = "person_id > ? AND person_id <= ?", [after_id, page[-1][0]]
-    elif sqlite:
-        ids = [row[0] for row in page]
-        where = f"person_id IN ({', '.join('?' for _ in ids)})"
+def pg_page_joins(in_segment: bool, last: bool, element: str, sep: str) -> tuple[str, str]:
+    """PostgreSQL: the joins that give a page's persons ``p`` their lists — ``i.emails``,
+    ``i.phones``, ``t.tags`` (NULL when empty), each member as ``element`` (SQL of ``{x}``,
+    the member) joined by ``sep`` — and the page's condition on ``p.id``. Named parameters:
+    ``after``, ``upto`` (unless ``last``), ``segment`` (when ``in_segment``)."""
+    within = "{id} > %(after)s" + ("" if last else " AND {id} <= %(upto)s")
+    value, tag = element.format(x="value"), element.format(x="tag")
+    if in_segment:
+        where = "person_id = p.id"
+        identities = _PG_IDENTITIES.format(value=value, sep=sep, where=where)
+        joins = (
+            "JOIN segment_members m ON m.person_id = p.id AND m.segment_id = %(segment)s "
+            f"LEFT JOIN LATERAL ({identities}) i ON true "
+            f"LEFT JOIN LATERAL ({_PG_TAGS.format(tag=tag, sep=sep, where=where)}) t ON true"
+        )
     else:
-        where, ids = "person_id = ANY(?)", [[row[0] for row in page]]
-    lists: Lists = {}
-    for person_id, kind, value in _run(conn, _IDENTITIES_SQL.format(where=where), ids):
-        owned = lists.get(person_id) or lists.setdefault(person_id, ([], [], []))
-        owned[kind == "phone"].append(value)
-    for person_id, tag in _run(conn, _TAGS_SQL.format(where=where), ids):
-        owned = lists.get(person_id) or lists.setdefault(person_id, ([], [], []))
-        owned[2].append(tag)
-    return page, lists
+        where = within.format(id="person_id")
+        identities = _PG_IDENTITIES.format(value=value, sep=sep, where=where)
+        tags = _PG_TAGS.format(tag=tag, sep=sep, where=where)
+        joins = (
+            f"LEFT JOIN ({identities}) i ON i.person_id = p.id "
+            f"LEFT JOIN ({tags}) t ON t.person_id = p.id"
+        )
+    return joins, within.format(id="p.id")
 
 
 def person_attribute_names(conn: Connection) -> list[str]:

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from audience.attributes.values import InvalidValue, parse_datetime
@@ -46,12 +46,15 @@ def _download(chunks: object, file_format: str, name: str) -> StreamingResponse:
 
 @router.get("/v1/exports/persons", response_class=StreamingResponse, responses=_STREAM_DOC)
 def export_persons(
+    request: Request,
     _key: ReadKey,
     db: Db,
     file_format: Format = "csv",
     segment_id: Annotated[str | None, Query(alias="segmentId")] = None,
 ) -> StreamingResponse:
-    return _download(service.persons_export(db, file_format, segment_id), file_format, "persons")
+    threads = request.app.state.settings.export_threads
+    chunks = service.persons_export(db, file_format, segment_id, threads)
+    return _download(chunks, file_format, "persons")
 
 
 @router.get("/v1/exports/events", response_class=StreamingResponse, responses=_STREAM_DOC)

@@ -14,11 +14,11 @@ from typing import Any
 
 from audience.clock import isoformat
 from audience.db import Database
-from audience.exports import csv_queries, queries
+from audience.exports import csv_queries, json_lines, ndjson_queries, pages, queries
 
 PAGE = 1000
-# Persons a page: fewer, larger pages (each is three statements and a short transaction).
-PERSON_PAGE = 5000
+# NDJSON persons a page (a page's text is built by the database and held until it is sent).
+PERSON_PAGE = 10_000
 # CSV persons a page (a page's text is built by the database and held until it is sent).
 PERSON_CSV_PAGE = 10_000
 # Properties the server writes on standard events (R6, and SegmentEntered/Left's segmentId).
@@ -53,62 +53,39 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def persons_export(db: Database, file_format: str, segment_id: str | None) -> Iterator[bytes]:
-    """The file a page at a time, each page read in its own short transaction and yielded
-    as bytes after it. CSV pages come finished from the database (PostgreSQL's ``COPY``,
-    SQLite's string functions): no Python per person. NDJSON is built here from the page's
-    formatted cells and lists."""
+def persons_export(
+    db: Database, file_format: str, segment_id: str | None, threads: int = 1
+) -> Iterator[bytes]:
+    """The file a page at a time, each page read in its own short transaction (up to
+    ``threads`` at once, ``pages``) and yielded as bytes after it. Pages come finished from
+    the database (CSV by PostgreSQL's ``COPY`` or SQLite's string functions, JSON lines by
+    their JSON functions): no Python per person, but for NDJSON's odd values
+    (``json_lines``)."""
     with db.read() as conn:
         custom_names = queries.person_attribute_names(conn)
+    make: pages.MakePage
     if file_format == "csv":
         header = ["id", "externalUserId", "emails", "phones", "tags", *PERSON_FIELDS]
         header += [f"custom.{name}" for name in custom_names] + ["createdAt", "updatedAt"]
         yield _csv_line(header).encode()
-        yield from _csv_pages(db, segment_id, custom_names)
-        return
-    after = ""
-    while True:
-        with db.read() as conn:
-            page, lists = queries.person_page(conn, after, segment_id, PERSON_PAGE)
-        if not page:
-            return
-        after = page[-1][0]
-        yield _ndjson_page(page, lists).encode()
 
+        def make(after: str, upto: str | None) -> bytes:
+            with db.read() as conn:
+                pieces = csv_queries.person_csv_page(conn, after, upto, segment_id, custom_names)
+            return b"".join(pieces)
 
-def _csv_pages(db: Database, segment_id: str | None, custom_names: list[str]) -> Iterator[bytes]:
-    after: str | None = ""
-    while after is not None:
-        with db.read() as conn:
-            pieces, after = csv_queries.person_csv_page(
-                conn, after, segment_id, custom_names, PERSON_CSV_PAGE
-            )
-        if pieces:
-            yield b"".join(pieces)
+        size = PERSON_CSV_PAGE
+    else:
 
+        def make(after: str, upto: str | None) -> bytes:
+            with db.read() as conn:
+                text, decimals = ndjson_queries.person_ndjson_page(conn, after, upto, segment_id)
+            return json_lines.as_json_dumps(text, decimals).encode()
 
-def _ndjson_page(page: list[tuple[Any, ...]], lists: queries.Lists) -> str:
-    lines = []
-    for pid, ext, first, last, middle, gender, birthday, custom, created, updated in page:
-        emails, phones, tags = lists.get(pid, queries.NO_LISTS)
-        doc = {
-            "id": pid,
-            "externalUserId": ext,
-            "emails": emails,
-            "phones": phones,
-            "tags": tags,
-            "firstName": first,
-            "lastName": last,
-            "middleName": middle,
-            "gender": gender,
-            "birthday": birthday,
-            "customAttributes": json.loads(custom) if custom else {},
-            "createdAt": created,
-            "updatedAt": updated,
-        }
-        lines.append(json.dumps(doc, separators=(",", ":")))
-    lines.append("")
-    return "\n".join(lines)
+        size = PERSON_PAGE
+    for page in pages.made(pages.ranges(db, segment_id, size), make, threads):
+        if page:
+            yield page
 
 
 def events_export(
