@@ -3,6 +3,7 @@
 import pytest
 
 from audience.config import Settings
+from audience.imports import service
 from tests.helpers import Api
 from tests.imports.bulk import import_errors, lookup, run_import, start_import
 
@@ -166,3 +167,23 @@ def test_unknown_import_is_404(api: Api) -> None:
     response = api.client.get("/v1/imports/nope", headers=api.admin)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "IMPORT_NOT_FOUND"
+
+
+def test_a_large_import_refreshes_postgresql_statistics(
+    api: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The planner learns how big the tables now are when the import ends, not whenever
+    autovacuum gets to them (docs/decisions.md, Bulk data)."""
+    if api.db.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    monkeypatch.setattr(service, "ANALYZE_AFTER_ROWS", 3)
+    body = "externalUserId,emails\nu1,a@example.com\nu2,b@example.com\nu3,c@example.com\n"
+    assert run_import(api, settings, "persons", body)["created"] == 3
+    with api.db.read() as conn:
+        counts = dict(
+            conn.exec_driver_sql(
+                "SELECT relname, reltuples FROM pg_class "
+                "WHERE relname IN ('persons', 'person_identities')"
+            ).all()
+        )
+    assert counts == {"persons": 3, "person_identities": 3}

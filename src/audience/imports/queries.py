@@ -76,6 +76,18 @@ def delete_chunks(conn: Connection, import_id: str) -> None:
     conn.execute(delete(import_chunks).where(import_chunks.c.import_id == import_id))
 
 
+# The tables each kind of import fills.
+IMPORTED_TABLES = {
+    "persons": ("persons", "person_identities", "person_tags", "person_changes"),
+    "events": ("events",),
+}
+
+
+def analyze(conn: Connection, kind: str) -> None:
+    """Fresh planner statistics for the tables an import filled (PostgreSQL)."""
+    conn.exec_driver_sql(f"ANALYZE {', '.join(IMPORTED_TABLES[kind])}")
+
+
 def insert_errors(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         conn.execute(insert(import_errors), list(rows))

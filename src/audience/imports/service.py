@@ -173,6 +173,12 @@ def _close(batches: Batches) -> None:
     batches.close()
 
 
+# Rows an import stores before PostgreSQL's statistics are refreshed at its end: until
+# autovacuum gets to the tables, the planner may think them nearly empty (an export of
+# 200,000 freshly seeded persons ran a nested-loop page plan for minutes; docs/decisions.md).
+ANALYZE_AFTER_ROWS = 10_000
+
+
 def _finish(db: Database, import_id: str, position: int) -> None:
     with db.write() as conn:
         job = queries.find(conn, import_id, for_update=True)
@@ -180,6 +186,10 @@ def _finish(db: Database, import_id: str, position: int) -> None:
             return
         queries.update_import(conn, import_id, status="done", updated_at=utcnow())
         queries.delete_chunks(conn, import_id)
+    stored = int(job.created) + int(job.updated)
+    if not db.is_sqlite and not job.dry_run and stored >= ANALYZE_AFTER_ROWS:
+        with db.write() as conn:
+            queries.analyze(conn, job.kind)
 
 
 def _apply_batch(db: Database, job: Any, position: int, batch: Batch, batches: Batches) -> bool:
