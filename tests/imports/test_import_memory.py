@@ -1,0 +1,75 @@
+"""An events import batch's SQLite page cache (``imports.events.BATCH_CACHE_KIB``) is given
+back to the OS when the batch ends, whichever worker thread ran it: glibc keeps what a thread
+frees in that thread's malloc arena, so before, a long import kept one cache per thread that
+had run a batch (docs/performance.md, Events import memory: a 5M-event import grew the server
+past 1.3 GB)."""
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from audience import memory
+from audience.db import Database, make_engine, sqlite_page_cache
+from audience.imports.events import BATCH_CACHE_KIB
+
+STATUS = Path("/proc/self/status")
+pytestmark = pytest.mark.skipif(
+    not STATUS.exists() or memory._trim is None, reason="resident memory of glibc on Linux"
+)
+
+PAGES = 6000  # one row a page: about 24 MB of cache for a batch that reads them all
+
+
+def _rss_mb() -> float:
+    for line in STATUS.read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture
+def big_db(tmp_path: Path) -> Iterator[Database]:
+    """A SQLite database of PAGES pages (whatever the backend under test: the page cache is
+    SQLite's)."""
+    db = Database(make_engine(f"sqlite:///{tmp_path / 'pages.db'}", pool_size=2))
+    with db.write() as conn:
+        driver = conn.connection.driver_connection
+        driver.execute("CREATE TABLE pages (body BLOB)")
+        driver.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+            "INSERT INTO pages SELECT randomblob(3000) FROM n",
+            (PAGES,),
+        )
+    yield db
+    db.close()
+
+
+def _batch(db: Database, kept: list[bytes]) -> None:
+    """What an import batch does to the cache: fills it, in one write transaction, and keeps
+    something allocated meanwhile (as the batch read ahead is), above the cache in the arena:
+    the cache freed is then not at the arena's top, which glibc would trim by itself."""
+    with db.write() as conn, sqlite_page_cache(conn, BATCH_CACHE_KIB):
+        driver = conn.connection.driver_connection
+        (size,) = driver.execute("SELECT sum(length(body)) FROM pages").fetchone()
+        assert size == PAGES * 3000
+        kept.append(bytes(4000))
+
+
+def test_batches_on_many_threads_keep_resident_memory_flat(big_db: Database) -> None:
+    threads = [ThreadPoolExecutor(1) for _ in range(6)]  # alive: each keeps its arena
+    kept: list[bytes] = []
+    try:
+        threads[0].submit(_batch, big_db, kept).result()
+        first = _rss_mb()
+        growth = []
+        for _round in range(2):
+            for thread in threads:
+                thread.submit(_batch, big_db, kept).result()
+                growth.append(_rss_mb() - first)
+    finally:
+        for thread in threads:
+            thread.shutdown()
+    # Kept, the six caches of ~24 MB would be ~120 MB on top of the first.
+    assert max(growth) < 12, [round(mb) for mb in growth]
