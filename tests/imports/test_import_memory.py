@@ -9,6 +9,7 @@ import tracemalloc
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.types import Message, Receive, Scope, Send
@@ -40,7 +41,7 @@ def big_db(tmp_path: Path) -> Iterator[Database]:
     SQLite's)."""
     db = Database(make_engine(f"sqlite:///{tmp_path / 'pages.db'}", pool_size=2))
     with db.write() as conn:
-        driver = conn.connection.driver_connection
+        driver: Any = conn.connection.driver_connection
         driver.execute("CREATE TABLE pages (body BLOB)")
         driver.execute(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
@@ -56,7 +57,7 @@ def _batch(db: Database, kept: list[bytes]) -> None:
     something allocated meanwhile (as the batch read ahead is), above the cache in the arena:
     the cache freed is then not at the arena's top, which glibc would trim by itself."""
     with db.write() as conn, sqlite_page_cache(conn, BATCH_CACHE_KIB):
-        driver = conn.connection.driver_connection
+        driver: Any = conn.connection.driver_connection
         (size,) = driver.execute("SELECT sum(length(body)) FROM pages").fetchone()
         assert size == PAGES * 3000
         kept.append(bytes(4000))
