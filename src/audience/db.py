@@ -562,8 +562,8 @@ def sqlite_page_cache(conn: Connection, kib: int) -> Iterator[None]:
     """A larger SQLite page cache (the default is 2 MB) for one bulk unit of work on this
     connection (an import batch writing all over the events indexes), set back before the
     connection returns to the pool, and the pages it held given back to the OS: freed only,
-    they stayed resident in the malloc arena of the thread that ran the unit, one arena per
-    worker thread, and a 5M-event import grew the server past 1.3 GB (``audience.memory``).
+    they stayed resident in the malloc arena of the thread that ran the unit, so a long
+    import kept a cache for each worker thread that had run a batch (``audience.memory``).
     Nothing on PostgreSQL."""
     if conn.dialect.name != "sqlite":
         yield
