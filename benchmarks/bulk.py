@@ -32,25 +32,36 @@ from sqlalchemy import create_engine
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import backend_of, fresh_database, server
-from ingest import _tree_rss_mb
+from ingest import _tree_pids
 
 ADMIN_KEY = "ak_benchmark-admin-key"
 PIECE = 1 << 20
 
 
 class PeakRss:
-    """The server's peak RSS (all its processes), sampled every 0.2 s in a thread."""
+    """The server's peak RSS (all its processes), sampled every 0.2 s in a thread, and each
+    process's own peak (``by_process``: what grew)."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.peak = 0.0
+        self.by_process: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, _tree_rss_mb(self.pid))
+            total = 0.0
+            for pid in _tree_pids(self.pid):
+                rss = _rss_mb(pid)
+                total += rss
+                name = f"{_role(pid)} {pid}"
+                self.by_process[name] = max(self.by_process.get(name, 0.0), rss)
+            self.peak = max(self.peak, total)
             self._stop.wait(0.2)
+
+    def summary(self) -> str:
+        return ", ".join(f"{name} {mb:.0f} MB" for name, mb in sorted(self.by_process.items()))
 
     def __enter__(self) -> "PeakRss":
         self._thread.start()
@@ -59,6 +70,35 @@ class PeakRss:
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return 0.0
+
+
+def _role(pid: int) -> str:
+    """What a server process is, from its command line."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+    except FileNotFoundError:
+        return "gone"
+    for marker, role in (
+        ("resource_tracker", "resource-tracker"),
+        ("multiprocessing", "helper"),
+        ("uvicorn", "uvicorn"),
+        ("serve", "audience-serve"),
+    ):
+        if marker in command:
+            return role
+    return "other"
 
 
 def person_rows(count: int) -> Iterator[list[str]]:
@@ -212,6 +252,7 @@ def main() -> None:
         "export_rss_mb": None,
         "server_rss_mb": None,
         "export_format": args.export_format,
+        "events_rss_mb": None,
         "complete": False,
     }
     try:
@@ -308,7 +349,9 @@ def steps(
     print(f"events import ({seconds:.1f} s): {job}", flush=True)
     rate = (job["created"] if finished else job["rows"]) / seconds
     result["import_events_per_s"] = round(rate)
+    result["events_rss_mb"] = round(events_rss.peak)
     print(f"(c) {rate:,.0f} events/s, peak RSS {events_rss.peak:.0f} MB", flush=True)
+    print(f"    peak RSS by process: {events_rss.summary()}", flush=True)
     if not finished:
         raise StepTimeout(f"events import unfinished after {seconds:.0f} s ({job['rows']} rows)")
 

@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from audience import pg_statements
+from audience.memory import release_freed_memory
 
 T = TypeVar("T")
 
@@ -562,9 +563,11 @@ def is_lock_conflict(exc: DBAPIError) -> bool:
 @contextmanager
 def sqlite_page_cache(conn: Connection, kib: int) -> Iterator[None]:
     """A larger SQLite page cache (the default is 2 MB) for one bulk unit of work on this
-    connection — an import batch writing all over the events indexes, an export page reading
-    persons by id — set back before the connection returns to the pool. Nothing on
-    PostgreSQL."""
+    connection (an import batch writing all over the events indexes), set back before the
+    connection returns to the pool, and the pages it held given back to the OS: freed only,
+    they stayed resident in the malloc arena of the thread that ran the unit, so a long
+    import kept a cache for each worker thread that had run a batch (``audience.memory``).
+    Nothing on PostgreSQL."""
     if conn.dialect.name != "sqlite":
         yield
         return
@@ -575,3 +578,4 @@ def sqlite_page_cache(conn: Connection, kib: int) -> Iterator[None]:
         yield
     finally:
         driver.execute(f"PRAGMA cache_size = {int(usual)}")
+        release_freed_memory()
