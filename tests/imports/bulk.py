@@ -1,8 +1,10 @@
 """Helpers for bulk tests: upload a file, let the worker apply it, read the job back."""
 
+import multiprocessing
 from typing import Any
 
 from audience.config import Settings
+from audience.imports import service
 from audience.worker import drain
 from tests.helpers import Api
 
@@ -59,3 +61,21 @@ def define_event(api: Api, definition_id: str, **properties: str) -> None:
         headers=api.admin,
     )
     assert response.status_code == 201, response.text
+
+
+def job_of(api: Api, import_id: str) -> dict[str, Any]:
+    job: dict[str, Any] = api.client.get(f"/v1/imports/{import_id}", headers=api.admin).json()
+    return job
+
+
+def finish_with_the_helper_killed(api: Api, settings: Settings, import_id: str) -> dict[str, Any]:
+    """One step (the batch after it handed to the helper process), the helper killed, the
+    rest drained; answers the job."""
+    assert service.run_step(api.db, settings, import_id, budget_seconds=0) is False
+    helpers = multiprocessing.active_children()
+    assert helpers
+    for process in helpers:
+        process.kill()
+        process.join(timeout=30)
+    drain(api.db, settings)
+    return job_of(api, import_id)

@@ -11,7 +11,14 @@ from audience.config import Settings
 from audience.imports import helper, service
 from audience.worker import drain
 from tests.helpers import Api
-from tests.imports.bulk import define_event, import_errors, run_import, start_import
+from tests.imports.bulk import (
+    define_event,
+    finish_with_the_helper_killed,
+    import_errors,
+    job_of,
+    run_import,
+    start_import,
+)
 
 needs_helper = pytest.mark.skipif(not helper.available(), reason="the helper needs 2+ CPUs")
 
@@ -56,11 +63,6 @@ def _start(api: Api, body: str) -> str:
     return start_import(api, "events", body, file_format="ndjson")
 
 
-def _job(api: Api, import_id: str) -> dict[str, Any]:
-    job: dict[str, Any] = api.client.get(f"/v1/imports/{import_id}", headers=api.admin).json()
-    return job
-
-
 @pytest.mark.parametrize("use_helper", [pytest.param(True, marks=needs_helper), False])
 def test_batches_checked_in_the_helper_end_as_checked_by_the_writer(
     api: Api, settings: Settings, setup: dict[str, Any], use_helper: bool
@@ -77,7 +79,7 @@ def test_batches_checked_in_the_helper_end_as_checked_by_the_writer(
     kept.wait_for_helper(60)  # started: it checks the batches from here on
     drain(api.db, small)
     assert (kept.helped > 0) is use_helper
-    job = _job(api, import_id)
+    job = job_of(api, import_id)
     assert (job["status"], job["rows"], job["created"], job["failed"]) == ("done", 12, 4, 6)
     assert helper._pool is None  # let go once the import is done: no idle process kept
     for process in multiprocessing.active_children():
@@ -126,7 +128,7 @@ def test_a_definition_changed_while_the_helper_checks_is_seen_by_the_writer(
     assert changed.status_code == 200, changed.text
     drain(api.db, small)
     assert kept.helped == 1
-    job = _job(api, import_id)
+    job = job_of(api, import_id)
     assert (job["status"], job["rows"], job["created"], job["failed"]) == ("done", 4, 2, 2)
     errors = [(e["row"], e["code"], e["field"]) for e in import_errors(api, import_id)]
     assert errors == [(3, "INVALID_EVENT", "definitionId"), (4, "INVALID_EVENT", "definitionId")]
@@ -142,13 +144,6 @@ def test_a_helper_that_dies_leaves_its_batches_to_the_writer(
     ]
     small = settings.model_copy(update={"import_batch_size": 2})
     import_id = _start(api, "\n".join(rows))
-    assert service.run_step(api.db, small, import_id, budget_seconds=0) is False
-    helpers = multiprocessing.active_children()
-    assert helpers
-    for process in helpers:
-        process.kill()
-        process.join(timeout=30)
-    drain(api.db, small)
-    job = _job(api, import_id)
+    job = finish_with_the_helper_killed(api, small, import_id)
     assert (job["status"], job["rows"], job["created"], job["failed"]) == ("done", 6, 6, 0)
     assert len(api.events_of(setup["person"]["id"], definitionId="purchase")) == 6

@@ -12,15 +12,17 @@ from audience.config import Settings
 from audience.imports import helper, queries, service
 from audience.worker import drain
 from tests.helpers import Api
-from tests.imports.bulk import import_errors, lookup, run_import, start_import
+from tests.imports.bulk import (
+    finish_with_the_helper_killed,
+    import_errors,
+    job_of,
+    lookup,
+    run_import,
+    start_import,
+)
 from tests.imports.test_person_batches import TEMPLATE, _outcome
 
 needs_helper = pytest.mark.skipif(not helper.available(), reason="the helper needs 2+ CPUs")
-
-
-def _job(api: Api, import_id: str) -> dict[str, Any]:
-    job: dict[str, Any] = api.client.get(f"/v1/imports/{import_id}", headers=api.admin).json()
-    return job
 
 
 @pytest.mark.parametrize(
@@ -52,7 +54,7 @@ def test_rows_checked_a_batch_ahead_end_as_one_batch_checked_by_the_writer(
         drain(api.db, run)
         if run is small:
             assert (kept.helped > 0) is use_helper
-        outcomes.append(_outcome(api, _job(api, import_id), prefix, digit))
+        outcomes.append(_outcome(api, job_of(api, import_id), prefix, digit))
     assert outcomes[0] == outcomes[1]
     assert outcomes[1]["counts"] == (10, 2, 2, 5)
     assert helper._pool is None  # let go once the import is done: no idle process kept
@@ -84,7 +86,7 @@ def test_a_definition_created_while_the_helper_checks_is_seen_by_the_writer(
     api.define_attribute("score", "number")
     drain(api.db, small)
     assert kept.helped == 1
-    job = _job(api, import_id)
+    job = job_of(api, import_id)
     assert (job["status"], job["created"], job["failed"]) == ("done", 4, 0)
     scores = [lookup(api, externalUserId=f"d{i}") for i in (3, 4)]
     assert [p["customAttributes"] for p in scores if p] == [{"score": 12}, {"score": 7.5}]
@@ -95,14 +97,7 @@ def test_a_helper_that_dies_leaves_its_batches_to_the_writer(api: Api, settings:
     small = settings.model_copy(update={"import_batch_size": 2})
     body = "externalUserId,firstName\n" + "".join(f"k{i},K{i}\n" for i in range(6))
     import_id = start_import(api, "persons", body)
-    assert service.run_step(api.db, small, import_id, budget_seconds=0) is False
-    helpers = multiprocessing.active_children()
-    assert helpers
-    for process in helpers:
-        process.kill()
-        process.join(timeout=30)
-    drain(api.db, small)
-    job = _job(api, import_id)
+    job = finish_with_the_helper_killed(api, small, import_id)
     assert (job["status"], job["rows"], job["created"], job["failed"]) == ("done", 6, 6, 0)
     assert all(lookup(api, externalUserId=f"k{i}") for i in range(6))
 
@@ -126,13 +121,13 @@ def test_a_batch_cut_off_while_the_next_is_checked_leaves_nothing(
     monkeypatch.setattr(queries, "insert_tags", worker_dies)
     with pytest.raises(SystemExit):
         service.run_step(api.db, small, import_id, budget_seconds=0)
-    job = _job(api, import_id)
+    job = job_of(api, import_id)
     assert (job["status"], job["rows"], job["created"]) == ("running", 2, 2)
     assert lookup(api, externalUserId="c3") is None and lookup(api, email="c3@example.com") is None
 
     monkeypatch.undo()
     drain(api.db, small)
-    job = _job(api, import_id)
+    job = job_of(api, import_id)
     assert (job["status"], job["rows"], job["created"], job["failed"]) == ("done", 6, 6, 0)
     assert import_errors(api, import_id) == []
     for i in range(1, 7):
