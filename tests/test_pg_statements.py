@@ -112,3 +112,15 @@ def test_prepared_statements_outlive_a_rollback(pg: Database) -> None:
     with pg.write() as conn:
         _INSERT_ID.run(conn, ("p-1", now, now))
         assert _PERSON_ID.first(conn, b_id="p-1") == ("p-1",)
+
+
+_ISOLATION = DriverStatement("SELECT 1", "SHOW transaction_isolation")
+
+
+def test_the_transaction_begins_with_the_connection_isolation_level(pg: Database) -> None:
+    with pg.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            assert _ISOLATION.run(conn).fetchall() == [("repeatable read",)]
+    with pg.write() as conn:
+        assert _ISOLATION.run(conn).fetchall() == [("read committed",)]

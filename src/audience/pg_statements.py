@@ -97,9 +97,7 @@ def execute(driver: Any, sql: str, params: Sequence[Any]) -> Result:
     values, types = _encode(params)
     pgconn = driver.pgconn
     if pgconn.transaction_status == _IDLE and not driver.autocommit:
-        if driver.isolation_level is not None or driver.read_only is not None:
-            raise Unsupported("transaction settings")
-        _check(driver, pgconn.exec_(b"BEGIN"))
+        _check(driver, pgconn.exec_(_begin(driver)))
     session = _sessions.get(driver)
     if session is None:
         session = _sessions[driver] = _Session(driver)
@@ -123,6 +121,18 @@ def execute(driver: Any, sql: str, params: Sequence[Any]) -> Result:
     rows: list[tuple[Any, ...]] = transformer.load_rows(0, result.ntuples, tuple)
     transformer.set_pgresult(None)
     return Result(rows)
+
+
+def _begin(driver: Any) -> bytes:
+    """``BEGIN`` as psycopg would send it: with the connection's isolation level, which
+    SQLAlchemy leaves set (to the server's default) on a pooled connection once any
+    transaction on it asked for another."""
+    if driver.read_only is not None or driver.deferrable is not None:
+        raise Unsupported("transaction settings")
+    level = driver.isolation_level
+    if level is None:
+        return b"BEGIN"
+    return b"BEGIN ISOLATION LEVEL " + level.name.replace("_", " ").encode()
 
 
 def _encode(params: Sequence[Any]) -> tuple[list[bytes | None], tuple[int, ...]]:
