@@ -332,6 +332,7 @@ def steps(
     rate = (job["created"] if finished else job["rows"]) / seconds
     result["import_persons_per_s"] = round(rate)
     print(f"(a) {rate:,.0f} persons/s, peak RSS {import_rss.peak:.0f} MB", flush=True)
+    print(f"    peak RSS by process: {import_rss.summary()}", flush=True)
     if not finished:
         raise StepTimeout(f"persons import unfinished after {seconds:.0f} s ({job['rows']} rows)")
 
@@ -360,6 +361,8 @@ def steps(
 
 def export_step(client: httpx.Client, pid: int, peaks: list[float], result: dict[str, Any]) -> None:
     file_format = result["export_format"]
+    before = sum(_rss_mb(each) for each in _tree_pids(pid))
+    print(f"    RSS before the export: {before:.0f} MB", flush=True)
     with PeakRss(pid) as export_rss:
         started = time.perf_counter()
         rows = -1 if file_format == "csv" else 0  # the header line
@@ -380,6 +383,7 @@ def export_step(client: httpx.Client, pid: int, peaks: list[float], result: dict
         f"{export_rss.peak:.0f} MB",
         flush=True,
     )
+    print(f"    peak RSS by process: {export_rss.summary()}", flush=True)
 
 
 if __name__ == "__main__":
