@@ -55,3 +55,27 @@ def test_a_continuation_reads_on_where_the_step_before_stopped(
     job = api.client.get(f"/v1/imports/{import_id}", headers=api.admin).json()
     assert (job["status"], job["rows"], job["created"], job["failed"]) == ("done", 5, 5, 0)
     assert all(lookup(api, externalUserId=f"c{i}") for i in range(1, 6))
+
+
+def test_persons_batches_are_capped_below_the_batch_size_events_use(
+    api: Api, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person row holds far more memory in flight than an event: persons batches stop at
+    ``PERSONS_BATCH_CAP`` rows whatever ``import_batch_size`` says (events keep it)."""
+    monkeypatch.setattr(service, "PERSONS_BATCH_CAP", 3)
+    large = settings.model_copy(update={"import_batch_size": 5})
+    persons = "externalUserId\n" + "".join(f"cap{i}\n" for i in range(1, 8))
+    import_id = start_import(api, "persons", persons)
+    assert service.run_step(api.db, large, import_id, budget_seconds=0) is False
+    job = api.client.get(f"/v1/imports/{import_id}", headers=api.admin).json()
+    assert (job["rows"], job["created"]) == (3, 3)
+
+    events = "".join(
+        f'{{"externalUserId": "cap1", "definitionId": "e", "eventId": "x{i}", '
+        f'"occurredAt": "2026-11-0{i}T10:00:00Z"}}\n'
+        for i in range(1, 8)
+    )
+    import_id = start_import(api, "events", events, "ndjson")
+    assert service.run_step(api.db, large, import_id, budget_seconds=0) is False
+    job = api.client.get(f"/v1/imports/{import_id}", headers=api.admin).json()
+    assert job["rows"] == 5

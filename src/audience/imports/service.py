@@ -158,8 +158,18 @@ def _batches(db: Database, settings: Settings, job: Any) -> Batches:
         _close(kept[1])
     size, is_csv = settings.import_batch_size, job.format == "csv"
     raw = itertools.islice(raw_rows(db, job.id, job.format), job.position, None)
-    kind = EventBatches if job.kind == "events" else PersonBatches
-    return kind(db, raw, size, is_csv, settings.import_helper_process)
+    if job.kind == "events":
+        return EventBatches(db, raw, size, is_csv, settings.import_helper_process)
+    size = min(size, PERSONS_BATCH_CAP)
+    return PersonBatches(db, raw, size, is_csv, settings.import_helper_process)
+
+
+# A persons batch's rows in flight. A person row holds ~10 KB of Python objects until its
+# batch commits (its checked fields, its state, nine audit entries; and the next batch's,
+# checked in the helper and sent over), an event ~1 KB: at 5,000 persons the server's RSS
+# peaked at 198 MB (310 MB with the helper), at 2,000 at 155 MB, for ~8 % fewer rows a
+# second (docs/performance.md, "Import memory").
+PERSONS_BATCH_CAP = 2000
 
 
 def _keep_batches(import_id: str, position: int, batches: Batches) -> None:
