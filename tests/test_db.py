@@ -1,14 +1,18 @@
 """``Database.write``: one transaction per unit of work on a connection kept between them."""
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 
 import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import PendingRollbackError
 
 from audience.clock import utcnow
+from audience.config import Settings
 from audience.db import Database, make_engine
 from audience.tables import persons
+from audience.worker import PERIODIC, run_job_if_free
 
 
 @pytest.fixture
@@ -68,3 +72,31 @@ def test_writes_work_again_after_close(own_db: Database) -> None:
     with own_db.write() as conn:
         _add_person(conn, "p-2")
     assert _count(own_db) == 2
+
+
+def test_the_worker_copies_the_wal_into_the_database_not_a_commit(
+    own_db: Database, settings: Settings
+) -> None:
+    """SQLite: commits leave the WAL alone up to 64 MB (a request's commit used to pay the copy
+    past 4 MB); the worker's periodic job checkpoints it."""
+    job = next(job for job in PERIODIC if job.name == "wal-checkpoint")
+    if not own_db.is_sqlite:
+        assert job.interval_seconds(settings) == 0
+        own_db.checkpoint_wal()  # nothing to do
+        return
+    path = own_db.engine.url.database
+    assert path
+
+    def in_database_file() -> int:
+        """Persons in the database file itself, what the WAL holds not counted."""
+        with closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as file:
+            return int(file.execute("SELECT count(*) FROM persons").fetchone()[0])
+
+    before = in_database_file()
+    for n in range(300):  # ~1,300 WAL pages: past the 1,000 at which SQLite copies by itself
+        with own_db.write() as conn:
+            _add_person(conn, f"p-wal-{n}")
+    assert in_database_file() == before  # no commit copied the WAL
+    assert job.interval_seconds(settings) > 0
+    assert run_job_if_free(own_db, settings, job)
+    assert in_database_file() == before + 300 == _count(own_db)

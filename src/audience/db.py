@@ -87,6 +87,13 @@ def make_engine(url: str, pool_size: int = 20, statement_timeout: float | None =
     )
 
 
+# The WAL is copied into the database file by the worker (``checkpoint_wal``, every
+# ``AUDIENCE_WAL_CHECKPOINT_SECONDS``), not by whichever commit takes it past SQLite's
+# default 1,000 pages (4 MB): that commit paid the copy and its fsyncs, and an import batch
+# (~20 MB of index pages) paid it every batch. A commit still checkpoints past 64 MB, should
+# no worker run.
+WAL_AUTOCHECKPOINT_PAGES = 16384
+
 # Virtual machine instructions between two looks at the clock: often enough to stop a runaway
 # query within milliseconds, rarely enough to cost nothing measurable.
 _PROGRESS_STEPS = 10_000
@@ -155,6 +162,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -491,6 +499,15 @@ class Database:
             conn.close()
         else:
             self._idle_writers.append(conn)
+
+    def checkpoint_wal(self) -> None:
+        """Copy SQLite's WAL into the database file as far as readers allow (``PASSIVE``:
+        writers and readers go on meanwhile); nothing on PostgreSQL."""
+        if not self.is_sqlite:
+            return
+        with self.engine.connect() as conn:
+            driver: Any = conn.connection.driver_connection
+            driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[bool]:

@@ -87,6 +87,12 @@ PERIODIC: tuple[PeriodicJob, ...] = (
     PeriodicJob("segment-sweep", lambda s: s.segment_sweep_seconds, lambda db, _s: sweep_due(db)),
     # Old events removed; on PostgreSQL monthly partitions made ahead and dropped.
     PeriodicJob("event-retention", job_interval, run_retention),
+    # SQLite's WAL copied into the database here rather than by a request's commit.
+    PeriodicJob(
+        "wal-checkpoint",
+        lambda s: s.wal_checkpoint_seconds if s.database_url.startswith("sqlite") else 0,
+        lambda db, _s: db.checkpoint_wal(),
+    ),
 )
 
 

@@ -69,6 +69,7 @@ def test_persons_batches_are_capped_below_the_batch_size_events_use(
     assert service.run_step(api.db, large, import_id, budget_seconds=0) is False
     job = api.client.get(f"/v1/imports/{import_id}", headers=api.admin).json()
     assert (job["rows"], job["created"]) == (3, 3)
+    drain(api.db, large)  # finished: its reader (and helper) let go for the tests after
 
     events = "".join(
         f'{{"externalUserId": "cap1", "definitionId": "e", "eventId": "x{i}", '
@@ -79,3 +80,4 @@ def test_persons_batches_are_capped_below_the_batch_size_events_use(
     assert service.run_step(api.db, large, import_id, budget_seconds=0) is False
     job = api.client.get(f"/v1/imports/{import_id}", headers=api.admin).json()
     assert job["rows"] == 5
+    drain(api.db, large)
