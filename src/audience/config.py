@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = 0.1
     # SQLite: the worker copies the WAL into the database file this often (0: commits do it
     # past 64 MB); see ``db.WAL_AUTOCHECKPOINT_PAGES``.
-    wal_checkpoint_seconds: float = 1.0
+    wal_checkpoint_seconds: float = 0.25
     # Outbox items handled at once per worker process, and claimed per round.
     worker_concurrency: int = 500
     worker_batch_size: int = 200

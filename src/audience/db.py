@@ -90,8 +90,9 @@ def make_engine(url: str, pool_size: int = 20, statement_timeout: float | None =
 # The WAL is copied into the database file by the worker (``checkpoint_wal``, every
 # ``AUDIENCE_WAL_CHECKPOINT_SECONDS``), not by whichever commit takes it past SQLite's
 # default 1,000 pages (4 MB): that commit paid the copy and its fsyncs, and an import batch
-# (~20 MB of index pages) paid it every batch. A commit still checkpoints past 64 MB, should
-# no worker run.
+# (~20 MB of index pages) paid it every batch; pages every commit rewrites (index roots, the
+# sequence) were copied once per 4 MB instead of once per round. A commit still checkpoints
+# past 64 MB, should no worker run (docs/decisions.md, Serving).
 WAL_AUTOCHECKPOINT_PAGES = 16384
 
 # Virtual machine instructions between two looks at the clock: often enough to stop a runaway
