@@ -57,11 +57,9 @@ def _run_in_fresh_interpreter(calls: list[tuple[Any, tuple[Any, ...]]]) -> dict[
 def test_the_helpers_checks_load_no_framework_nor_database_layer() -> None:
     now = datetime(2024, 1, 1)
     snapshot = {"buy": Definition("buy", True, {"n": "number"})}
+    check_persons, person_args = person_checks.helper_call(PERSON_ROWS, True, {"plan": "string"})
     calls = [
-        (
-            helper._with_gc_paused,
-            (person_checks.check_rows, PERSON_ROWS, True, {"plan": "string"}),
-        ),
+        (helper._with_gc_paused, (check_persons, *person_args)),
         (
             helper._with_gc_paused,
             (event_checks.check_with_snapshot, EVENT_ROWS, False, snapshot, now, True),
@@ -95,7 +93,8 @@ def test_the_real_helper_process_stays_lean() -> None:
     preparation of the parent's ``__main__``, the pool's worker) counts."""
     hold = helper.Helper()
     try:
-        future = hold.submit(person_checks.check_rows, PERSON_ROWS, True, {"plan": "string"})
+        check, args = person_checks.helper_call(PERSON_ROWS, True, {"plan": "string"})
+        future = hold.submit(check, *args)
         assert future is not None
         assert len(future.result(timeout=60).candidates) == 1
         # ``eval`` (a builtin, so it pickles by name) answers the helper's own modules.

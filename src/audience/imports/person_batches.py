@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from audience.db import Database
-from audience.imports import persons
+from audience.imports import person_checks, persons
 from audience.imports.batches import AheadBatches, Batch
 from audience.imports.person_checks import CheckedPersons, check_rows
 from audience.imports.rows import RawRow
@@ -40,7 +40,7 @@ class PersonBatches(AheadBatches[CheckedPersons]):
         return check_rows(batch.rows, self.is_csv, types)
 
     def helper_call(self, batch: Batch) -> tuple[Callable[..., CheckedPersons], tuple[Any, ...]]:
-        return check_rows, (batch.rows, self.is_csv, self.types or {})
+        return person_checks.helper_call(batch.rows, self.is_csv, self.types or {})
 
     def confirm(self, conn: Connection, batch: Batch, checked: CheckedPersons) -> CheckedPersons:
         """In the writer's transaction: the check as the definitions stand now (again, if

@@ -10,7 +10,7 @@ as a number), handed in. Everything that depends on stored persons (matching, me
 into the person, the audit) stays in the writer, in file order (``person_batch``).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from audience.error_codes import ApiError, error_from_validation
 from audience.imports.cells import nest, plain_fields
 from audience.imports.rows import RawRow, RowError, parse, row_error
+from audience.persons import identities
 from audience.persons.identities import Identity, read_identity
 from audience.persons.schemas import PersonCreate
 
@@ -120,3 +121,19 @@ def check_rows(rows: Sequence[RawRow], is_csv: bool, types: dict[str, str]) -> C
         except ApiError as exc:
             checked.errors.append(row_error(number, exc))
     return checked
+
+
+def helper_call(
+    rows: Sequence[RawRow], is_csv: bool, types: dict[str, str]
+) -> tuple[Callable[..., CheckedPersons], tuple[Any, ...]]:
+    """The helper's check of a batch: ``check_rows`` with this process's blocked identity
+    values, which the spawned helper has not read (``guardrails.configure`` sets them in the
+    server's processes at start; the helper would check against the defaults)."""
+    return _check_in_helper, (rows, is_csv, types, identities.blocked())
+
+
+def _check_in_helper(
+    rows: Sequence[RawRow], is_csv: bool, types: dict[str, str], blocked: frozenset[str]
+) -> CheckedPersons:
+    identities.block(blocked)
+    return check_rows(rows, is_csv, types)
