@@ -44,7 +44,7 @@ def _database() -> Database:
 
 @app.command("error-codes")
 def error_codes() -> None:
-    """Print docs/errors.md: every error code, its status and meaning (from errors.py)."""
+    """Print docs/errors.md: every error code, its status and meaning (from error_codes.py)."""
     typer.echo(error_codes_markdown(), nl=False)
 
 

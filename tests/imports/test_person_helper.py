@@ -10,6 +10,7 @@ import pytest
 
 from audience.config import Settings
 from audience.imports import helper, queries, service
+from audience.persons import guardrails
 from audience.worker import drain
 from tests.helpers import Api
 from tests.imports.bulk import (
@@ -90,6 +91,34 @@ def test_a_definition_created_while_the_helper_checks_is_seen_by_the_writer(
     assert (job["status"], job["created"], job["failed"]) == ("done", 4, 0)
     scores = [lookup(api, externalUserId=f"d{i}") for i in (3, 4)]
     assert [p["customAttributes"] for p in scores if p] == [{"score": 12}, {"score": 7.5}]
+
+
+@needs_helper
+def test_the_helper_refuses_the_identity_values_the_server_blocks(
+    api: Api, settings: Settings
+) -> None:
+    """The blocked values come from the server's settings, which the spawned helper never
+    read: it is handed them with each batch."""
+    blocking = settings.model_copy(
+        update={"import_batch_size": 2, "blocked_identities": "nobody-home,n/a"}
+    )
+    guardrails.configure(blocking)
+    try:
+        body = "externalUserId\n" + "".join(
+            f"{ext}\n" for ext in ("b1", "b2", "b3", "nobody-home", "b5", "N/A")
+        )
+        import_id = start_import(api, "persons", body)
+        assert service.run_step(api.db, blocking, import_id, budget_seconds=0) is False
+        kept = service._readers[import_id][1]
+        kept.wait_for_helper(60)  # rows 3-4, then 5-6, are checked there
+        drain(api.db, blocking)
+        assert kept.helped == 2
+        job = job_of(api, import_id)
+        errors = [(e["row"], e["code"]) for e in import_errors(api, import_id)]
+    finally:
+        guardrails.configure(settings)
+    assert (job["created"], job["failed"]) == (4, 2)
+    assert errors == [(4, "IDENTITY_BLOCKED"), (6, "IDENTITY_BLOCKED")]
 
 
 @needs_helper

@@ -7,6 +7,7 @@ from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from audience.attributes import queries
+from audience.attributes.values import merge_custom_attributes
 from audience.clock import isoformat, utcnow
 from audience.errors import ApiError, DefinitionExists, NotFound
 
@@ -48,3 +49,12 @@ def update_description(conn: Connection, name: str, description: str | None) -> 
     get_definition(conn, name)
     queries.update_definition(conn, name, description=description, updated_at=utcnow())
     return get_definition(conn, name)
+
+
+def apply_custom_attributes(
+    conn: Connection, scope: str, current: dict[str, Any], changes: dict[str, Any]
+) -> dict[str, Any]:
+    """``current`` merged with ``changes``: defined names only, typed, ``null`` deletes."""
+    definitions = queries.find_many(conn, changes.keys(), scope)
+    types = {name: row.type for name, row in definitions.items()}
+    return merge_custom_attributes(types, scope, current, changes)

@@ -2,7 +2,9 @@
 (docs/rules.md, Model).
 
 Values are normalised on the way in (dates and datetimes to one canonical text form) so that
-comparisons in segments and lookups work the same on SQLite and PostgreSQL.
+comparisons in segments and lookups work the same on SQLite and PostgreSQL. Plain checks of
+data, no database (``attributes.service.apply_custom_attributes`` reads the definitions): an
+import's helper process runs them without loading the app.
 """
 
 import math
@@ -11,11 +13,8 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
-from audience.attributes import queries
 from audience.clock import isoformat, naive_utc
-from audience.errors import ApiError, InvalidCustomAttribute
+from audience.error_codes import ApiError, InvalidCustomAttribute
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 TYPES = ("string", "number", "boolean", "date", "datetime", "list")
@@ -120,19 +119,10 @@ def check_value(type_name: str, value: Any) -> Any:
     return check_scalar(type_name, value)
 
 
-def apply_custom_attributes(
-    conn: Connection, scope: str, current: dict[str, Any], changes: dict[str, Any]
-) -> dict[str, Any]:
-    """``current`` merged with ``changes``: defined names only, typed, ``null`` deletes."""
-    definitions = queries.find_many(conn, changes.keys(), scope)
-    types = {name: row.type for name, row in definitions.items()}
-    return merge_custom_attributes(types, scope, current, changes)
-
-
 def merge_custom_attributes(
     types: Mapping[str, str], scope: str, current: dict[str, Any], changes: dict[str, Any]
 ) -> dict[str, Any]:
-    """:func:`apply_custom_attributes` with the definitions' types already read (a bulk import
+    """``service.apply_custom_attributes`` with the definitions' types already read (a bulk import
     reads them once per batch)."""
     merged = dict(current)
     for name, value in changes.items():

@@ -6,25 +6,41 @@ from typing import Any
 from sqlalchemy import Connection
 
 from audience.clock import isoformat
+from audience.events.names import (
+    APP_LAUNCH,
+    DEPERSONALIZE,
+    INSTALL,
+    PERSONALIZE,
+    PUSH_DELIVERED,
+    PUSH_EVENTS,
+    PUSH_OPENED,
+    SEGMENT_ENTERED,
+    SEGMENT_LEFT,
+    STANDARD_EVENTS,
+    UNINSTALL,
+)
 from audience.events.observers import notify
 from audience.events.queries import insert_events, insert_events_returning_ids
 from audience.webhooks.publish import publish_events, wanted
 
-INSTALL = "Install"
-UNINSTALL = "Uninstall"
-PERSONALIZE = "Personalize"
-DEPERSONALIZE = "Depersonalize"
-APP_LAUNCH = "AppLaunch"
-SEGMENT_ENTERED = "SegmentEntered"
-SEGMENT_LEFT = "SegmentLeft"
-# Sent by the app about a push message (docs/push.md): the one property is the message's id.
-PUSH_DELIVERED = "PushDelivered"
-PUSH_OPENED = "PushOpened"
-PUSH_EVENTS = frozenset({PUSH_DELIVERED, PUSH_OPENED})
-STANDARD_EVENTS = frozenset(
-    {INSTALL, UNINSTALL, PERSONALIZE, DEPERSONALIZE, APP_LAUNCH, SEGMENT_ENTERED, SEGMENT_LEFT}
-    | PUSH_EVENTS
-)
+# The names are re-exported: most code knows them from here.
+__all__ = [
+    "APP_LAUNCH",
+    "DEPERSONALIZE",
+    "INSTALL",
+    "PERSONALIZE",
+    "PUSH_DELIVERED",
+    "PUSH_EVENTS",
+    "PUSH_OPENED",
+    "SEGMENT_ENTERED",
+    "SEGMENT_LEFT",
+    "STANDARD_EVENTS",
+    "UNINSTALL",
+    "event_api_form",
+    "record_person_event",
+    "record_standard_event",
+    "standard_properties",
+]
 
 
 def standard_properties(installation: Any, application_code: str) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from typing import Any
 
 from audience.attributes.values import InvalidValue, check_scalar, parse_datetime
 from audience.clock import to_naive_utc
-from audience.errors import ApiError, error_class
-from audience.events.standard import APP_LAUNCH, PUSH_EVENTS, STANDARD_EVENTS
+from audience.error_codes import ApiError, error_class
+from audience.events.names import APP_LAUNCH, PUSH_EVENTS, STANDARD_EVENTS
 
 MAX_FUTURE = timedelta(minutes=5)
 MAX_PAST = timedelta(days=30)

@@ -18,16 +18,10 @@ from typing import Any, Generic, TypeVar
 
 from audience.errors import ApiError
 from audience.imports import helper as helpers
-from audience.imports.reader import RawRow, UnreadableFile
+from audience.imports.reader import UnreadableFile
+from audience.imports.rows import RawRow, RowError
 
 Checked = TypeVar("Checked")
-# A row's error as it crosses from the helper (an ``ApiError`` does not pickle): (row number,
-# status, code, message, field).
-RowError = tuple[int, int, str, str, str | None]
-
-
-def row_error(number: int, exc: ApiError) -> RowError:
-    return number, exc.status, exc.code, exc.message, exc.field
 
 
 def api_errors(errors: list[RowError]) -> dict[int, ApiError]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from audience.errors import ApiError
+from audience.error_codes import ApiError
 
 LIST_COLUMNS = frozenset({"emails", "phones", "tags"})
 _INTEGER = re.compile(r"^-?\d+$")

@@ -19,7 +19,7 @@ from audience.events.definitions import load_for_ingestion
 from audience.imports import event_checks
 from audience.imports.batches import AheadBatches, Batch
 from audience.imports.event_checks import CheckedBatch, Definitions, check_rows
-from audience.imports.reader import RawRow
+from audience.imports.rows import RawRow
 
 # How old a check may be when its batch is stored (its "now" decides dates in the future and
 # the date of rows without one).

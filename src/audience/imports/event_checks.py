@@ -3,7 +3,9 @@ store (all but their person) and the errors, by the API's own ``check_event`` (R
 30-day limit).
 
 Nothing here reads or writes the database, so the same function runs in the writer or in the
-import's helper process (``imports.helper``) while the writer stores the batch before.
+import's helper process (``imports.helper``) while the writer stores the batch before; nor
+imports it any (nor the web framework): the helper loads only what the checks need
+(tests/imports/test_helper_imports.py).
 The definitions come from a loader: the writer's transaction, or the snapshot the helper was
 given — the writer then loads the batch's definitions again in its transaction and checks the
 batch again if any of them changed (``CheckedBatch.definitions``).
@@ -15,12 +17,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from audience.errors import ApiError
+from audience.error_codes import ApiError
 from audience.events.validation import Definition, InvalidEvent, check_event
-from audience.imports.batches import RowError, row_error
 from audience.imports.cells import nest
-from audience.imports.queries import json_text
-from audience.imports.reader import RawRow, parse
+from audience.imports.rows import RawRow, RowError, json_text, parse, row_error
 
 # Written by exports, read-only here.
 IGNORED_COLUMNS = frozenset({"id", "personId", "receivedAt"})

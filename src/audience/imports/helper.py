@@ -16,7 +16,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from audience.imports.person_batch import paused_gc
+from audience.memory import paused_gc
 
 T = TypeVar("T")
 
@@ -32,7 +32,7 @@ def available() -> bool:
 
 def _with_gc_paused(check: Callable[..., T], *args: Any) -> T:
     """In the helper: the check with the cyclic GC paused, as the writer pauses it for a batch
-    (``person_batch.paused_gc``: a batch's rows are many small containers that live until its
+    (``memory.paused_gc``: a batch's rows are many small containers that live until its
     end, and each collection walked them all — the persons check took twice as long)."""
     with paused_gc():
         return check(*args)

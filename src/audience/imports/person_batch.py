@@ -10,10 +10,7 @@ once (streamed while the rows are applied), and segment membership re-evaluated 
 the batch's persons.
 """
 
-import gc
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +22,8 @@ from audience.attributes.values import merge_custom_attributes
 from audience.errors import ApiError, validation_error
 from audience.ids import new_time_ordered_id
 from audience.imports import queries
+from audience.imports.person_checks import Candidate
+from audience.memory import paused_gc as paused_gc  # where the import's service uses it
 from audience.persons.identities import Identity
 from audience.persons.service import (
     MAX_TAGS,
@@ -42,21 +41,6 @@ STANDARD = STANDARD_FIELDS
 AUDIT_CHUNK = 1000
 API_NAMES = {name: to_camel(name) for name in STANDARD}
 KINDS = (("phone", "phones"), ("email", "emails"))
-
-
-@dataclass
-class Candidate:
-    """A row that passed the checks needing no stored data (``persons.checked_row``)."""
-
-    number: int
-    fields: dict[str, Any]
-    identity: Identity
-
-
-def candidate_of(row: tuple[Any, ...]) -> Candidate:
-    """A candidate from (number, fields, externalUserId, phones, emails)."""
-    number, fields, ext, phones, emails = row
-    return Candidate(number, fields, Identity(ext, phones, emails))
 
 
 @dataclass
@@ -351,21 +335,6 @@ def _json(value: Any) -> str:
         except TypeError:  # not all text
             pass
     return json.dumps(value)
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """The cyclic garbage collector off while a batch is checked and applied: a batch makes
-    hundreds of thousands of small containers that live until its end, and each collection
-    they trigger walks them all (a quarter of a batch's CPU). Reference counting still frees
-    them; the collector runs again after the batch. Process-wide, but only for one batch."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def apply_batch(

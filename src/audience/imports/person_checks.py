@@ -1,27 +1,45 @@
-"""A persons import's batches (``imports.batches``): the checks of a row that need no stored
-data — parsing, cells, the API's ``PersonCreate`` model, identities (``persons.checked_row``)
-— run before the writer's transaction, for the next batch in the helper process while the
-writer applies and stores the one before.
+"""A persons import's row checks that need no stored data — parsing, cells, the API's
+``PersonCreate`` model, identities — run before the writer's transaction: for the next batch
+in the helper process (``imports.helper``) while the writer applies and stores the one
+before (``person_batches``), else in the writer.
 
-The one stored thing those checks read is the person attribute definitions (a CSV cell of a
-``number`` attribute is read as a number): the writer loads them again in its transaction,
-and checks the batch again there if they changed since, so a batch is judged by the
-definitions as they stand when it commits. Everything that depends on stored persons
-(matching, merging the row into the person, the audit) stays in the writer, in file order.
+Plain checks of data, no database and no web framework, so the helper runs them without
+loading the app (tests/imports/test_helper_imports.py keeps it so). The one stored thing they
+read is the person attribute definitions' types (a CSV cell of a ``number`` attribute is read
+as a number), handed in. Everything that depends on stored persons (matching, merging the row
+into the person, the audit) stays in the writer, in file order (``person_batch``).
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection
+from pydantic import ValidationError
 
-from audience.db import Database
-from audience.errors import ApiError
-from audience.imports import persons
-from audience.imports.batches import AheadBatches, Batch, RowError, row_error
-from audience.imports.person_batch import Candidate, candidate_of
-from audience.imports.reader import RawRow, parse
+from audience.error_codes import ApiError, error_from_validation
+from audience.imports.cells import nest, plain_fields
+from audience.imports.rows import RawRow, RowError, parse, row_error
+from audience.persons import identities
+from audience.persons.identities import Identity, read_identity
+from audience.persons.schemas import PersonCreate
+
+# Written by exports, read-only here.
+IGNORED_COLUMNS = frozenset({"id", "type", "createdAt", "updatedAt", "installations"})
+
+
+@dataclass
+class Candidate:
+    """A row that passed the checks needing no stored data (``checked_row``)."""
+
+    number: int
+    fields: dict[str, Any]
+    identity: Identity
+
+
+def candidate_of(row: tuple[Any, ...]) -> Candidate:
+    """A candidate from (number, fields, externalUserId, phones, emails)."""
+    number, fields, ext, phones, emails = row
+    return Candidate(number, fields, Identity(ext, phones, emails))
 
 
 @dataclass
@@ -46,6 +64,49 @@ def _unpickle(
     return CheckedPersons(list(map(candidate_of, rows)), errors, types)
 
 
+def _invalid_attribute(name: str, value: Any) -> ApiError:
+    return ApiError(
+        400,
+        "INVALID_CUSTOM_ATTRIBUTE",
+        f"Custom attribute '{name}': {value!r} is not of its type",
+        f"customAttributes.{name}",
+    )
+
+
+def person_body(row: Mapping[str, Any], types: Mapping[str, str], is_csv: bool) -> dict[str, Any]:
+    body = plain_fields(row, IGNORED_COLUMNS, "custom.", "customAttributes", is_csv)
+    custom = nest(row, "custom.", "customAttributes", types, is_csv, _invalid_attribute)
+    if custom is not None:
+        body["customAttributes"] = custom
+    return body
+
+
+def checked_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The row through the API's own request model (limits, types, unknown fields)."""
+    try:
+        model = PersonCreate.model_validate(body)
+    except ValidationError as exc:
+        raise error_from_validation(exc.errors()) from None
+    # ``model.sent()`` without its serializer pass: PersonCreate holds no nested models, so
+    # the attributes are what ``model_dump`` would answer.
+    return {name: getattr(model, name) for name in model.model_fields_set}
+
+
+def no_identity() -> ApiError:
+    return ApiError(400, "USER_IDENTITY_INVALID", "A row needs externalUserId, a phone or an email")
+
+
+def checked_row(
+    number: int, raw: Mapping[str, Any], types: Mapping[str, str], is_csv: bool
+) -> Candidate:
+    """The checks of a row that need no stored data, in the row-at-a-time path's order."""
+    fields = checked_fields(person_body(raw, types, is_csv))
+    identity = read_identity(fields)
+    if identity.is_empty():
+        raise no_identity()
+    return Candidate(number, fields, identity)
+
+
 def check_rows(rows: Sequence[RawRow], is_csv: bool, types: dict[str, str]) -> CheckedPersons:
     """Parse and check each row (what the helper process runs); nothing here reads or writes
     the database."""
@@ -56,40 +117,23 @@ def check_rows(rows: Sequence[RawRow], is_csv: bool, types: dict[str, str]) -> C
             checked.errors.append((number, 400, "VALIDATION_ERROR", reason or "", None))
             continue
         try:
-            checked.candidates.append(persons.checked_row(number, fields, types, is_csv))
+            checked.candidates.append(checked_row(number, fields, types, is_csv))
         except ApiError as exc:
             checked.errors.append(row_error(number, exc))
     return checked
 
 
-class PersonBatches(AheadBatches[CheckedPersons]):
-    def __init__(
-        self, db: Database, rows: Iterator[RawRow], size: int, is_csv: bool, use_helper: bool
-    ) -> None:
-        super().__init__(rows, size, use_helper)
-        self.db = db
-        self.is_csv = is_csv
-        self.types: dict[str, str] | None = None  # as the writer last loaded them
+def helper_call(
+    rows: Sequence[RawRow], is_csv: bool, types: dict[str, str]
+) -> tuple[Callable[..., CheckedPersons], tuple[Any, ...]]:
+    """The helper's check of a batch: ``check_rows`` with this process's blocked identity
+    values, which the spawned helper has not read (``guardrails.configure`` sets them in the
+    server's processes at start; the helper would check against the defaults)."""
+    return _check_in_helper, (rows, is_csv, types, identities.blocked())
 
-    def check_here(self, batch: Batch) -> CheckedPersons:
-        """The batch checked here, the next one handed to the helper first: it starts (a
-        second or two the first time) while this one is checked and stored."""
-        with self.db.read() as conn:
-            types = persons.attribute_types(conn)
-        if self.types is None:
-            self.types = types
-            self.read_ahead()
-        return check_rows(batch.rows, self.is_csv, types)
 
-    def helper_call(self, batch: Batch) -> tuple[Callable[..., CheckedPersons], tuple[Any, ...]]:
-        return check_rows, (batch.rows, self.is_csv, self.types or {})
-
-    def confirm(self, conn: Connection, batch: Batch, checked: CheckedPersons) -> CheckedPersons:
-        """In the writer's transaction: the check as the definitions stand now (again, if
-        they changed), and the next batch handed to the helper."""
-        types = persons.attribute_types(conn)
-        if types != checked.types:
-            checked = check_rows(batch.rows, self.is_csv, types)
-        self.types = types
-        self.read_ahead()
-        return checked
+def _check_in_helper(
+    rows: Sequence[RawRow], is_csv: bool, types: dict[str, str], blocked: frozenset[str]
+) -> CheckedPersons:
+    identities.block(blocked)
+    return check_rows(rows, is_csv, types)

@@ -1,46 +1,22 @@
 """Person rows: matched by externalUserId, then email, then phone; created or updated with the
-same checks, audit and codes as ``POST``/``PATCH /v1/persons``. Batches go through
-``person_batch``; ``apply_row`` (one row through the API's services) is the fallback for a
-batch that met a concurrent writer.
+same checks, audit and codes as ``POST``/``PATCH /v1/persons`` (a row's own checks are in
+``person_checks``). Batches go through ``person_batch``; ``apply_row`` (one row through the
+API's services) is the fallback for a batch that met a concurrent writer.
 
 An import adds what a row holds: its phones, emails and tags join the person's (it never
 removes one), its attributes overwrite, empty cells leave values alone.
 """
 
-from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from audience.attributes import queries as attribute_queries
-from audience.errors import ApiError, error_from_validation
-from audience.imports.cells import nest, plain_fields
-from audience.imports.person_batch import Candidate
+from audience.errors import ApiError
+from audience.imports.person_checks import no_identity
 from audience.persons import queries as person_queries
 from audience.persons.audit import Audit
-from audience.persons.schemas import PersonCreate
 from audience.persons.service import apply_changes, identity_taken, read_identity
-
-# Written by exports, read-only here.
-IGNORED_COLUMNS = frozenset({"id", "type", "createdAt", "updatedAt", "installations"})
-
-
-def _invalid_attribute(name: str, value: Any) -> ApiError:
-    return ApiError(
-        400,
-        "INVALID_CUSTOM_ATTRIBUTE",
-        f"Custom attribute '{name}': {value!r} is not of its type",
-        f"customAttributes.{name}",
-    )
-
-
-def person_body(row: Mapping[str, Any], types: Mapping[str, str], is_csv: bool) -> dict[str, Any]:
-    body = plain_fields(row, IGNORED_COLUMNS, "custom.", "customAttributes", is_csv)
-    custom = nest(row, "custom.", "customAttributes", types, is_csv, _invalid_attribute)
-    if custom is not None:
-        body["customAttributes"] = custom
-    return body
 
 
 def attribute_types(conn: Connection) -> dict[str, str]:
@@ -48,37 +24,11 @@ def attribute_types(conn: Connection) -> dict[str, str]:
     return {row.name: row.type for row in rows}
 
 
-def checked_fields(body: dict[str, Any]) -> dict[str, Any]:
-    """The row through the API's own request model (limits, types, unknown fields)."""
-    try:
-        model = PersonCreate.model_validate(body)
-    except ValidationError as exc:
-        raise error_from_validation(exc.errors()) from None
-    # ``model.sent()`` without its serializer pass: PersonCreate holds no nested models, so
-    # the attributes are what ``model_dump`` would answer.
-    return {name: getattr(model, name) for name in model.model_fields_set}
-
-
-def checked_row(
-    number: int, raw: Mapping[str, Any], types: Mapping[str, str], is_csv: bool
-) -> Candidate:
-    """The checks of a row that need no stored data, in the row-at-a-time path's order."""
-    fields = checked_fields(person_body(raw, types, is_csv))
-    identity = read_identity(fields)
-    if identity.is_empty():
-        raise _no_identity()
-    return Candidate(number, fields, identity)
-
-
-def _no_identity() -> ApiError:
-    return ApiError(400, "USER_IDENTITY_INVALID", "A row needs externalUserId, a phone or an email")
-
-
 def apply_row(conn: Connection, fields: dict[str, Any], audit: Audit) -> tuple[str, str]:
     """Create or update the row's person; answers ("created"|"updated"|"unchanged", its id)."""
     identity = read_identity(fields)
     if identity.is_empty():
-        raise _no_identity()
+        raise no_identity()
     found = person_queries.owners(conn, identity.external_user_id, identity.phones, identity.emails)
     if len(found) > 1:
         raise ApiError(

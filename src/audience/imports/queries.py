@@ -1,13 +1,11 @@
 """SQL of imports: the job row, the uploaded chunks, the per-row errors, and the set reads
 and bulk writes of person batches."""
 
-import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from audience.db import driver_errors
@@ -326,15 +324,6 @@ def changes_stream(
 
 
 EVENT_COLUMNS = EVENT_WRITE_COLUMNS
-
-
-def json_text(value: Any) -> str:
-    """JSON text by orjson (a tenth of ``json.dumps``); ``json`` for what orjson refuses
-    (strings with lone surrogates)."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return json.dumps(value)
 
 
 def insert_events(conn: Connection, rows: list[tuple[Any, ...]], received_at: datetime) -> None:

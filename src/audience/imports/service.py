@@ -31,7 +31,8 @@ from audience.imports import events as event_rows
 from audience.imports import persons as person_rows
 from audience.imports.batches import Batch, api_errors
 from audience.imports.event_batches import EventBatches
-from audience.imports.person_checks import CheckedPersons, PersonBatches
+from audience.imports.person_batches import PersonBatches
+from audience.imports.person_checks import CheckedPersons
 from audience.imports.reader import UnreadableFile, raw_rows
 from audience.outbox import enqueue
 from audience.persons.audit import Audit

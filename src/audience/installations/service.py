@@ -7,7 +7,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic.alias_generators import to_camel
 from sqlalchemy import Connection, Row
 
-from audience.attributes.values import apply_custom_attributes
+from audience.attributes.service import apply_custom_attributes
 from audience.auth.dependencies import authenticate, credential_of, mobile_app, mobile_app_in
 from audience.auth.principals import AppPrincipal
 from audience.clock import isoformat, utcnow

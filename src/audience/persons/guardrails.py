@@ -1,7 +1,6 @@
 """Identity guardrails (docs/identity.md): placeholder identity values are refused, a person's
 devices are capped, and refused personalize attempts leave a trace in the audit."""
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -10,50 +9,18 @@ from audience.config import Settings
 from audience.db import Database
 from audience.errors import ApiError
 from audience.installations import queries as installation_queries
+from audience.persons import identities
 from audience.persons.audit import Audit
 from audience.tables import app_launches
 
-DEFAULT_BLOCKED = "null,undefined,none,anonymous,unknown,0,-1"
-
-
-@dataclass(frozen=True)
-class Limits:
-    blocked: frozenset[str]
-    max_installations: int
-
-
-def parse_blocked(text: str) -> frozenset[str]:
-    """A comma-separated list, compared trimmed and case-insensitively."""
-    return frozenset(value.strip().lower() for value in text.split(",") if value.strip())
-
-
-_limits = Limits(parse_blocked(DEFAULT_BLOCKED), 50)
+_max_installations = 50
 
 
 def configure(settings: Settings) -> None:
     """Set by the application at start from its settings (one set per process)."""
-    global _limits
-    _limits = Limits(
-        parse_blocked(settings.blocked_identities), settings.max_installations_per_person
-    )
-
-
-def is_blocked(value: object) -> bool:
-    return isinstance(value, str) and (
-        not value.strip() or value.strip().lower() in _limits.blocked
-    )
-
-
-def check_not_blocked(fields: dict[str, Any], prefix: str = "") -> None:
-    """400 IDENTITY_BLOCKED for an identity value that names nobody (``null``, ``0``, …)."""
-    candidates = [("externalUserId", fields.get("external_user_id"))]
-    for key in ("phones", "emails"):
-        candidates += [(key, value) for value in fields.get(key) or []]
-    for name, value in candidates:
-        if value is not None and is_blocked(value):
-            raise ApiError(
-                400, "IDENTITY_BLOCKED", f"{value!r} is not accepted as an identity", prefix + name
-            )
+    global _max_installations
+    identities.block(identities.parse_blocked(settings.blocked_identities))
+    _max_installations = settings.max_installations_per_person
 
 
 def installations_over_cap(
@@ -64,10 +31,10 @@ def installations_over_cap(
     ``live_count``: how many live installations the person has, when the caller knows."""
     if live_count is None:
         live_count = installation_queries.live_count(conn, person_id)
-    if live_count <= _limits.max_installations:
+    if live_count <= _max_installations:
         return []  # the usual case, from one count (personalize runs this every time)
     live = installation_queries.live_for_person(conn, person_id)
-    excess = len(live) - _limits.max_installations
+    excess = len(live) - _max_installations
     launches: dict[str, Any] = {
         registration_id: launched
         for registration_id, launched in conn.execute(

@@ -1,14 +1,18 @@
 """Identity values: phones to E.164 (``phonenumbers``), emails NFKC-normalised, trimmed and
 lower-cased; no identity holds control, zero-width or bidi-override characters
-(docs/security.md), so values that look alike are one identity or refused, never two persons."""
+(docs/security.md), so values that look alike are one identity or refused, never two persons.
+
+Plain checks of data, no database: an import's helper process runs them (``read_identity``)
+without loading the app."""
 
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 
 import phonenumbers
 
-from audience.errors import ApiError
+from audience.error_codes import ApiError
 from audience.persons.phones import quick_e164
 
 MAX_EXTERNAL_USER_ID = 256
@@ -17,6 +21,43 @@ MAX_VALUES = 100
 # Pragmatic address check: one @, no spaces, a dot in the domain, no empty labels.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Placeholder values that name nobody (docs/identity.md), refused as identities.
+DEFAULT_BLOCKED = "null,undefined,none,anonymous,unknown,0,-1"
+
+
+def parse_blocked(text: str) -> frozenset[str]:
+    """A comma-separated list, compared trimmed and case-insensitively."""
+    return frozenset(value.strip().lower() for value in text.split(",") if value.strip())
+
+
+_blocked = parse_blocked(DEFAULT_BLOCKED)
+
+
+def block(values: frozenset[str]) -> None:
+    """The blocked values, set at start from the settings (``guardrails.configure``; one set
+    per process)."""
+    global _blocked
+    _blocked = values
+
+
+def blocked() -> frozenset[str]:
+    return _blocked
+
+
+def is_blocked(value: object) -> bool:
+    return isinstance(value, str) and (not value.strip() or value.strip().lower() in _blocked)
+
+
+def check_not_blocked(fields: dict[str, Any], prefix: str = "") -> None:
+    """400 IDENTITY_BLOCKED for an identity value that names nobody (``null``, ``0``, …)."""
+    candidates = [("externalUserId", fields.get("external_user_id"))]
+    for key in ("phones", "emails"):
+        candidates += [(key, value) for value in fields.get(key) or []]
+    for name, value in candidates:
+        if value is not None and is_blocked(value):
+            raise ApiError(
+                400, "IDENTITY_BLOCKED", f"{value!r} is not accepted as an identity", prefix + name
+            )
 
 
 def _invisible(text: str) -> bool:
@@ -109,3 +150,16 @@ class Identity:
 
     def is_empty(self) -> bool:
         return self.external_user_id is None and not self.phones and not self.emails
+
+
+def read_identity(fields: dict[str, Any], prefix: str = "") -> Identity:
+    """Normalise the identity fields present in ``fields`` (absent ones stay None/empty)."""
+    check_not_blocked(fields, prefix)
+    ext = fields.get("external_user_id")
+    return Identity(
+        external_user_id=check_external_user_id(ext, f"{prefix}externalUserId")
+        if ext is not None
+        else None,
+        phones=normalize_phones(fields.get("phones") or [], f"{prefix}phones"),
+        emails=normalize_emails(fields.get("emails") or [], f"{prefix}emails"),
+    )

@@ -6,7 +6,7 @@ from typing import Any
 from pydantic.alias_generators import to_camel
 from sqlalchemy import Connection, Row
 
-from audience.attributes.values import apply_custom_attributes
+from audience.attributes.service import apply_custom_attributes
 from audience.clock import isoformat
 from audience.errors import (
     ApiError,
@@ -19,13 +19,7 @@ from audience.flows.service import on_person_deleted as exit_flow_runs
 from audience.installations.service import installation_summary, live_summaries_for_person
 from audience.persons import queries
 from audience.persons.audit import Audit
-from audience.persons.guardrails import check_not_blocked
-from audience.persons.identities import (
-    Identity,
-    check_external_user_id,
-    normalize_emails,
-    normalize_phones,
-)
+from audience.persons.identities import read_identity
 from audience.persons.queries import STANDARD_FIELDS
 from audience.persons.schemas import TagChanges
 from audience.segments.service import forget_person, refresh_person
@@ -91,19 +85,6 @@ def person_to_api(
     body["createdAt"] = isoformat(row.created_at)
     body["updatedAt"] = isoformat(row.updated_at)
     return body
-
-
-def read_identity(fields: dict[str, Any], prefix: str = "") -> Identity:
-    """Normalise the identity fields present in ``fields`` (absent ones stay None/empty)."""
-    check_not_blocked(fields, prefix)
-    ext = fields.get("external_user_id")
-    return Identity(
-        external_user_id=check_external_user_id(ext, f"{prefix}externalUserId")
-        if ext is not None
-        else None,
-        phones=normalize_phones(fields.get("phones") or [], f"{prefix}phones"),
-        emails=normalize_emails(fields.get("emails") or [], f"{prefix}emails"),
-    )
 
 
 def _check_birthday(value: str | None) -> None:
