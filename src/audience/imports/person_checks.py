@@ -16,7 +16,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from audience.error_codes import ApiError, error_from_validation
+from audience.error_codes import (
+    ApiError,
+    InvalidCustomAttribute,
+    UserIdentityInvalid,
+    error_from_validation,
+)
 from audience.imports.cells import nest, plain_fields
 from audience.imports.rows import RawRow, RowError, parse, row_error
 from audience.persons import identities
@@ -65,11 +70,8 @@ def _unpickle(
 
 
 def _invalid_attribute(name: str, value: Any) -> ApiError:
-    return ApiError(
-        400,
-        "INVALID_CUSTOM_ATTRIBUTE",
-        f"Custom attribute '{name}': {value!r} is not of its type",
-        f"customAttributes.{name}",
+    return InvalidCustomAttribute(
+        f"Custom attribute '{name}': {value!r} is not of its type", f"customAttributes.{name}"
     )
 
 
@@ -93,7 +95,7 @@ def checked_fields(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def no_identity() -> ApiError:
-    return ApiError(400, "USER_IDENTITY_INVALID", "A row needs externalUserId, a phone or an email")
+    return UserIdentityInvalid("A row needs externalUserId, a phone or an email")
 
 
 def checked_row(
