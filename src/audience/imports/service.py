@@ -168,8 +168,8 @@ def _batches(db: Database, settings: Settings, job: Any) -> Batches:
 # A persons batch's rows in flight. A person row holds ~10 KB of Python objects until its
 # batch commits (its checked fields, its state, nine audit entries; and the next batch's,
 # checked in the helper and sent over), an event ~1 KB: at 5,000 persons the server's RSS
-# peaked at 198 MB (310 MB with the helper), at 2,000 at 155 MB, for ~8 % fewer rows a
-# second (docs/performance.md, "Import memory").
+# peaked at 198 MB (310 MB with the helper), at 2,000 at 155-160 MB, for ~5-8 % fewer rows
+# a second (docs/decisions.md, "Batches of 5000 rows").
 PERSONS_BATCH_CAP = 2000
 
 
