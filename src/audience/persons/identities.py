@@ -12,7 +12,7 @@ from typing import Any
 
 import phonenumbers
 
-from audience.error_codes import ApiError
+from audience.error_codes import ApiError, IdentityBlocked
 from audience.persons.phones import quick_e164
 
 MAX_EXTERNAL_USER_ID = 256
@@ -55,9 +55,7 @@ def check_not_blocked(fields: dict[str, Any], prefix: str = "") -> None:
         candidates += [(key, value) for value in fields.get(key) or []]
     for name, value in candidates:
         if value is not None and is_blocked(value):
-            raise ApiError(
-                400, "IDENTITY_BLOCKED", f"{value!r} is not accepted as an identity", prefix + name
-            )
+            raise IdentityBlocked(f"{value!r} is not accepted as an identity", prefix + name)
 
 
 def _invisible(text: str) -> bool:
