@@ -33,10 +33,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from audience import pg_statements
+from audience import pg_statements, sqlite_library
 from audience.memory import release_freed_memory
 
 T = TypeVar("T")
+
+# Once, before this process opens any connection (the module says why).
+SQLITE_MEMORY_STATISTICS_OFF = sqlite_library.turn_off_memory_statistics()
 
 
 class ConcurrentChange(Exception):
