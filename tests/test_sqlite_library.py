@@ -37,3 +37,14 @@ def test_importing_the_database_module_stops_sqlite_counting_its_memory() -> Non
     assert library is not None
     assert _memory_counted("", library) > 4_000_000
     assert _memory_counted("import audience.db", library) < 100_000
+
+
+@pytest.mark.skipif(
+    sqlite_library.mapped_library() is None, reason="this Python has SQLite built in"
+)
+def test_a_connection_opened_before_keeps_sqlite_as_it_is() -> None:
+    """Shutting SQLite down under an open connection is undefined: then nothing is changed."""
+    library = sqlite_library.mapped_library()
+    assert library is not None
+    opened_first = 'early = sqlite3.connect(":memory:")\nimport audience.db'
+    assert _memory_counted(opened_first, library) > 4_000_000

@@ -33,12 +33,15 @@ def mapped_library() -> str | None:
 def turn_off_memory_statistics() -> bool:
     """Turn SQLite's memory statistics off; True if they are now off. SQLite only takes
     configuration while shut down, and shutting down is only allowed with no connection open:
-    so this runs once, when ``audience.db`` is first imported, before any connection."""
+    so this runs once, when ``audience.db`` is first imported, and does nothing if SQLite
+    already holds memory (a connection opened earlier in the process, which the statistics,
+    still on, show)."""
     path = mapped_library()
     if path is None:
         return False
     library = ctypes.CDLL(path)
-    if library.sqlite3_shutdown() != _SQLITE_OK:
+    library.sqlite3_memory_used.restype = ctypes.c_int64
+    if library.sqlite3_memory_used() != 0 or library.sqlite3_shutdown() != _SQLITE_OK:
         return False
     configured = library.sqlite3_config(_SQLITE_CONFIG_MEMSTATUS, ctypes.c_int(0)) == _SQLITE_OK
     return library.sqlite3_initialize() == _SQLITE_OK and configured
