@@ -44,7 +44,9 @@ _IDLE = pq.TransactionStatus.IDLE
 _UNKNOWN, _BOOL, _FLOAT8, _TIMESTAMP, _TIMESTAMPTZ = 0, 16, 701, 1114, 1184
 _INT2, _INT4, _INT8, _NUMERIC = 21, 23, 20, 1700
 _PYFORMAT = re.compile(r"%\((\w+)\)s|%s|%%")
-_COMMIT: tuple[bytes, None] = (b"COMMIT", None)
+# Commands are queued as statements without parameters: prepared from their second use, as
+# the others (the server then parses neither again).
+_COMMIT: tuple[bytes, tuple[int, ...]] = (b"COMMIT", ())
 
 
 class Unsupported(Exception):
@@ -119,7 +121,8 @@ def numbered(sql: str) -> tuple[str, tuple[str, ...]]:
 
 
 # A queued statement: (SQL, parameter types), values, and where its rows go (None: nowhere).
-_Queued = tuple[tuple[bytes, tuple[int, ...] | None], Sequence[bytes | None] | None, Pending | None]
+_Key = tuple[bytes, tuple[int, ...]]
+_Queued = tuple[_Key, Sequence[bytes | None], Pending | None]
 
 
 class _Session:
@@ -129,9 +132,9 @@ class _Session:
     __slots__ = ("names", "pipelining", "poller", "prepared", "queue", "transformer", "uses")
 
     def __init__(self, driver: Any) -> None:
-        self.names: dict[tuple[bytes, tuple[int, ...] | None], bytes] = {}
+        self.names: dict[_Key, bytes] = {}
         self.prepared = 0  # statements prepared: the next one's name
-        self.uses: dict[tuple[bytes, tuple[int, ...] | None], int] = {}
+        self.uses: dict[_Key, int] = {}
         self.transformer = Transformer(driver)
         self.queue: list[_Queued] = []
         self.pipelining = False
@@ -217,19 +220,19 @@ def commit(driver: Any) -> None:
     session = _sessions.get(driver)
     if session is None or not session.queue:
         return
-    session.queue.append((_COMMIT, None, None))
+    session.queue.append((_COMMIT, (), None))
     _send_queue(driver, session)
 
 
 def _enqueue(
     driver: Any,
     session: _Session,
-    key: tuple[bytes, tuple[int, ...] | None],
-    values: Sequence[bytes | None] | None,
+    key: _Key,
+    values: Sequence[bytes | None],
     pending: Pending | None,
 ) -> None:
     if not session.queue and driver.pgconn.transaction_status == _IDLE and not driver.autocommit:
-        session.queue.append(((_begin(driver), None), None, None))
+        session.queue.append(((_begin(driver), ()), (), None))
     session.queue.append((key, values, pending))
 
 
@@ -238,26 +241,22 @@ def _send_queue(driver: Any, session: _Session) -> None:
     error: the statements after it were not run, and the transaction is aborted)."""
     queue, session.queue = session.queue, []
     pgconn = driver.pgconn
-    prepared: list[tuple[bytes, tuple[int, ...] | None]] = []  # prepared in this pipeline
+    prepared: list[_Key] = []  # prepared in this pipeline
     targets: list[Pending | None] = []  # one per answer, in order
     pgconn.enter_pipeline_mode()
     try:
         for key, values, pending in queue:
-            sql, types = key
-            if types is None:  # a command without parameters: BEGIN, COMMIT
-                pgconn.send_query_params(sql, None)
+            name = session.names.get(key)
+            if name is None and session.uses.get(key, 0) == 0:
+                session.uses[key] = 1
+                pgconn.send_query_params(key[0], values, key[1])
             else:
-                name = session.names.get(key)
-                if name is None and session.uses.get(key, 0) == 0:
-                    session.uses[key] = 1
-                    pgconn.send_query_params(sql, values, types)
-                else:
-                    if name is None:
-                        name = session.names[key] = _new_name(session)
-                        pgconn.send_prepare(name, sql, types)
-                        prepared.append(key)
-                        targets.append(None)
-                    pgconn.send_query_prepared(name, values)
+                if name is None:
+                    name = session.names[key] = _new_name(session)
+                    pgconn.send_prepare(name, key[0], key[1])
+                    prepared.append(key)
+                    targets.append(None)
+                pgconn.send_query_prepared(name, values)
             targets.append(pending)
         pgconn.pipeline_sync()
         while pgconn.flush():
