@@ -591,15 +591,18 @@ class Database:
     def _writer_turn(self) -> AbstractContextManager[None]:
         return self._writers.turn() if self._writers is not None else nullcontext()
 
-    def write_retrying(self, work: Callable[[Connection], T], attempts: int = 8) -> T:
+    def write_retrying(
+        self, work: Callable[[Connection], T], attempts: int = 8, pipelined: bool = False
+    ) -> T:
         """Run ``work`` in a write transaction, again from the start if a concurrent one won a
         unique value first (PostgreSQL aborts the transaction on the violation), ``work`` saw
         a concurrent change, or PostgreSQL chose it as a deadlock or serialization victim
         (after a short random pause, so the two do not collide again); the last failure
-        propagates."""
+        propagates. ``pipelined``: see :meth:`write` (a queued write's failure is raised
+        inside the unit of work, so it is retried the same way)."""
         for attempt in range(attempts):
             try:
-                with self.write() as conn:
+                with self.write(pipelined) as conn:
                     return work(conn)
             except (IntegrityError, ConcurrentChange):
                 if attempt == attempts - 1:
