@@ -259,8 +259,10 @@ def _send_queue(driver: Any, session: _Session) -> None:
                 pgconn.send_query_prepared(name, values)
             targets.append(pending)
         pgconn.pipeline_sync()
-        while pgconn.flush():
-            select.select((), (pgconn.socket,), ())
+        while pgconn.flush():  # the socket's buffer is full (a large batch): wait for room
+            writable = select.poll()
+            writable.register(pgconn.socket, select.POLLOUT)
+            writable.poll()
         failure = _read_answers(driver, session, targets)
     finally:
         if pgconn.pipeline_status != pq.PipelineStatus.OFF:
@@ -322,6 +324,8 @@ def _begin(driver: Any) -> bytes:
     if level is None:
         return b"BEGIN"
     return b"BEGIN ISOLATION LEVEL " + level.name.replace("_", " ").encode()
+
+
 def _encode(params: Sequence[Any]) -> tuple[list[bytes | None], tuple[int, ...]]:
     values: list[bytes | None] = []
     types: list[int] = []

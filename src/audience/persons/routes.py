@@ -44,9 +44,7 @@ router = APIRouter(tags=["persons"])
 T = TypeVar("T")
 
 
-def write_identities(
-    db: Database, work: Callable[[Connection], T], pipelined: bool = False
-) -> T:
+def write_identities(db: Database, work: Callable[[Connection], T], pipelined: bool = False) -> T:
     """A write that may claim identity values: a lost race answers 409, never 500
     (``pipelined``: the mobile calls, see ``Database.write``)."""
     try:
