@@ -12,7 +12,9 @@ counts the SQL statements each call sends (``BEGIN`` and ``COMMIT`` included).
 ``--profile`` prints cProfile's top functions of the event loop's thread; for the whole picture
 (worker threads too) run it under ``py-spy record -f raw``.
 
-Prints one JSON line per operation: ``{"op", "cpu_us", "wall_us", "statements"}``.
+Prints one JSON line per operation: ``{"op", "cpu_us", "wall_us", "statements", "db_cpu_us"}``;
+``db_cpu_us`` (PostgreSQL, on the database's own machine) is the CPU its backends serving this
+database spent a call, read from ``/proc`` (needs the right to read their ``stat``).
 """
 
 import argparse
@@ -20,6 +22,7 @@ import asyncio
 import cProfile
 import itertools
 import json
+import os
 import pstats
 import sys
 import tempfile
@@ -102,6 +105,24 @@ class Asgi:
         return status, json.loads(raw) if raw else None
 
 
+def backend_cpu(app: Any) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to the app's database."""
+    with app.state.db.engine.connect() as conn:
+        pids = conn.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        ).scalars().all()
+        conn.rollback()
+    ticks = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
 async def run(args: argparse.Namespace) -> None:
     url = fresh_database(args.database_url, "mobile-calls")
     upgrade(url)
@@ -180,6 +201,7 @@ async def run(args: argparse.Namespace) -> None:
             counter = itertools.count()
         profiler = cProfile.Profile(time.process_time) if args.profile == op else None
         before = next(statements)
+        db_before = {} if app.state.db.is_sqlite else backend_cpu(app)
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler:
             profiler.enable()
@@ -199,9 +221,15 @@ async def run(args: argparse.Namespace) -> None:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         count = next(statements) - before - 1
+        db_cpu = None
+        if not app.state.db.is_sqlite:
+            db_after = backend_cpu(app)
+            spent = sum(t - db_before.get(pid, 0.0) for pid, t in db_after.items())
+            db_cpu = round(spent / n * 1e6)
         print(json.dumps({
             "op": op, "cpu_us": round(cpu / n * 1e6), "wall_us": round(wall / n * 1e6),
             "statements": round(count / n, 1) if app.state.db.is_sqlite else None,
+            "db_cpu_us": db_cpu,
         }), flush=True)
         if profiler:
             pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)

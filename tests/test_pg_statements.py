@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from audience import pg_statements
@@ -124,3 +124,106 @@ def test_the_transaction_begins_with_the_connection_isolation_level(pg: Database
             assert _ISOLATION.run(conn).fetchall() == [("repeatable read",)]
     with pg.write() as conn:
         assert _ISOLATION.run(conn).fetchall() == [("read committed",)]
+
+
+# --- pipelined transactions (``Database.write(pipelined=True)``) ------------------------------
+
+
+def _person_ids(db: Database) -> list[str]:
+    with db.read() as conn:
+        return list(conn.execute(select(persons.c.id).order_by(persons.c.id)).scalars())
+
+
+def test_queued_writes_commit_with_the_transaction(pg: Database) -> None:
+    now = datetime(2026, 12, 2)
+    for _ in range(3):  # unnamed, then prepared, then the prepared ones again
+        with pg.write(pipelined=True) as conn:
+            answer = _INSERT_ID.send(conn, (f"p-{len(_person_ids(pg))}", now, now))
+        assert answer.fetchall() == []
+    assert _person_ids(pg) == ["p-0", "p-1", "p-2"]
+
+
+def test_queued_writes_roll_back_with_the_transaction(pg: Database) -> None:
+    now = datetime(2026, 12, 2)
+    with pytest.raises(RuntimeError), pg.write(pipelined=True) as conn:
+        _INSERT_ID.send(conn, ("p-1", now, now))
+        raise RuntimeError("abort")
+    with pytest.raises(RuntimeError), pg.write(pipelined=True) as conn:
+        _INSERT_ID.send(conn, ("p-2", now, now))
+        assert _PERSON_ID.first(conn, b_id="p-2") == ("p-2",)  # sent, then rolled back
+        raise RuntimeError("abort")
+    assert _person_ids(pg) == []
+
+
+def test_later_statements_see_queued_writes(pg: Database) -> None:
+    """Whatever path the next statement takes: libpq, SQLAlchemy, psycopg's cursor."""
+    now = datetime(2026, 12, 2)
+    decimal_count = DriverStatement("SELECT ?", "SELECT count(*) + CAST(? AS numeric) FROM persons")
+    with pg.write(pipelined=True) as conn:
+        _INSERT_ID.send(conn, ("p-1", now, now))
+        assert _PERSON_ID.first(conn, b_id="p-1") == ("p-1",)
+        _INSERT_ID.send(conn, ("p-2", now, now))
+        assert conn.execute(select(persons.c.id).order_by(persons.c.id)).scalars().all() == [
+            "p-1",
+            "p-2",
+        ]
+        _INSERT_ID.send(conn, ("p-3", now, now))
+        assert decimal_count.run(conn, (Decimal(0),)).fetchall() == [(Decimal(3),)]
+    assert _person_ids(pg) == ["p-1", "p-2", "p-3"]
+
+
+def test_queued_reads_are_answered_when_read(pg: Database) -> None:
+    now = datetime(2026, 12, 2)
+    with pg.write() as conn:
+        _INSERT_ID.run(conn, ("p-1", now, now))
+    with pg.write(pipelined=True) as conn:
+        first = _PERSON_EXISTS.send(conn, ("p-1",))
+        missing = _PERSON_EXISTS.send(conn, ("p-2",))
+        _INSERT_ID.send(conn, ("p-2", now, now))
+        after = _PERSON_EXISTS.send(conn, ("p-2",))
+        assert after.fetchone() == ("p-2",)
+        assert missing.fetchall() == []
+        assert first.fetchall() == [("p-1",)]
+
+
+_PERSON_EXISTS = DriverStatement("SELECT id FROM persons WHERE id = ?")
+
+
+def test_a_queued_write_failing_fails_the_transaction_and_the_connection_recovers(
+    pg: Database,
+) -> None:
+    """The error is raised inside the unit of work (at the next read or the commit), so a
+    retrying write runs it again; statements prepared in a failed pipeline stay usable."""
+    now = datetime(2026, 12, 2)
+    for attempt in range(4):
+        with pytest.raises(IntegrityError), pg.write(pipelined=True) as conn:
+            _INSERT_ID.send(conn, ("p-1", now, now))
+            _INSERT_ID.send(conn, ("p-1", now, now))
+            if attempt % 2:
+                _PERSON_ID.first(conn, b_id="p-1")  # raised here
+    assert _person_ids(pg) == []
+    attempts: list[int] = []
+
+    def work(conn: Connection) -> None:
+        attempts.append(1)
+        _INSERT_ID.send(conn, ("p-1", now, now))
+        if len(attempts) == 1:
+            _INSERT_ID.send(conn, ("p-1", now, now))
+
+    pg.write_retrying(work)  # a write_retrying unit is not pipelined: immediate failure
+    assert len(attempts) == 2
+    with pg.write(pipelined=True) as conn:
+        _INSERT_ID.send(conn, ("p-2", now, now))
+        assert _PERSON_ID.first(conn, b_id="p-1") == ("p-1",)
+    assert _person_ids(pg) == ["p-1", "p-2"]
+
+
+def test_pipelined_is_ignored_on_sqlite(db: Database) -> None:
+    """SQLite runs each statement as it comes (``send`` is ``run``)."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite only")
+    now = utcnow()
+    with db.write(pipelined=True) as conn:
+        person_id = person_queries.insert_anonymous_person(conn, now)
+        assert _PERSON_ID.first(conn, b_id=person_id) == (person_id,)
+    assert _person_ids(db) == [person_id]

@@ -43,13 +43,21 @@ def _union() -> DriverStatement:
 
 
 def preload(conn: Connection) -> None:
-    """Read every declared part for this transaction, in one statement."""
+    """Read every declared part for this transaction, in one statement (in a pipelined
+    transaction, sent with the transaction's next statement and read when first needed)."""
     if not _parts:
         return
+    answer = _union().send(conn)
+    if conn.dialect.name == "sqlite":
+        answer = _by_part(answer)
+    conn.info[_KEY] = (conn.get_transaction(), answer)
+
+
+def _by_part(answer: Any) -> dict[str, list[tuple[str, Any]]]:
     found: dict[str, list[tuple[str, Any]]] = {name: [] for name in _parts}
-    for name, id_, value in _union().run(conn).fetchall():
+    for name, id_, value in answer.fetchall():
         found[name].append((id_, value))
-    conn.info[_KEY] = (conn.get_transaction(), found)
+    return found
 
 
 def preloaded(conn: Connection, name: str) -> list[tuple[str, Any]] | None:
@@ -57,5 +65,9 @@ def preloaded(conn: Connection, name: str) -> list[tuple[str, Any]] | None:
     cached = conn.info.get(_KEY)
     if cached is None or cached[0] is not conn.get_transaction():
         return None
-    rows: list[tuple[str, Any]] | None = cached[1].get(name)
+    found = cached[1]
+    if not isinstance(found, dict):
+        found = _by_part(found)
+        conn.info[_KEY] = (cached[0], found)
+    rows: list[tuple[str, Any]] | None = found.get(name)
     return rows

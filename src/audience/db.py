@@ -80,7 +80,7 @@ def make_engine(url: str, pool_size: int = 20, statement_timeout: float | None =
     connect_args: dict[str, Any] = {"prepare_threshold": None}
     if statement_timeout:
         connect_args["options"] = f"-c statement_timeout={max(1, int(statement_timeout * 1000))}"
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=MAX_OVERFLOW,
@@ -88,6 +88,14 @@ def make_engine(url: str, pool_size: int = 20, statement_timeout: float | None =
         hide_parameters=True,
         connect_args=connect_args,
     )
+    event.listen(engine, "before_cursor_execute", _send_queued_first)
+    return engine
+
+
+def _send_queued_first(_conn: Connection, cursor: Any, *_args: Any) -> None:
+    """Statements queued in a pipelined transaction (``pg_statements``) run before any
+    statement SQLAlchemy sends on the connection."""
+    pg_statements.flush(cursor.connection)
 
 
 # The WAL is copied into the database file by the worker (``checkpoint_wal``, every
@@ -210,24 +218,36 @@ class DriverStatement:
     def run(self, conn: Connection, params: Sequence[Any] = ()) -> Any:
         """The driver's cursor, executed (on PostgreSQL, its rows through libpq: see
         ``audience.pg_statements``); the transaction must have begun (``Database``'s do)."""
+        return self._run(conn, params, pg_statements.execute)
+
+    def send(self, conn: Connection, params: Sequence[Any] = ()) -> Any:
+        """:meth:`run`, except in a pipelined PostgreSQL transaction, where the statement is
+        queued (``pg_statements.send``): for writes whose rows nobody reads, and reads whose
+        rows are read later (the answer's ``fetchall`` sends the queue)."""
+        return self._run(conn, params, pg_statements.send)
+
+    def _run(self, conn: Connection, params: Sequence[Any], libpq: Any) -> Any:
         sql = self._sql(conn)
         driver: Any = conn.connection.driver_connection
         with driver_errors(conn, sql):
             if conn.dialect.name != "sqlite":
                 try:
-                    return pg_statements.execute(driver, self._libpq, params)
+                    return libpq(driver, self._libpq, params)
                 except pg_statements.Unsupported:
-                    pass
+                    pg_statements.flush(driver)
             return driver.execute(sql, params)
 
     def run_many(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
         sql = self._sql(conn)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            with driver_errors(conn, sql):
+        driver: Any = conn.connection.driver_connection
+        with driver_errors(conn, sql):
+            if conn.dialect.name != "sqlite":
+                pg_statements.flush(driver)
+            cursor = driver.cursor()
+            try:
                 cursor.executemany(sql, rows)
-        finally:
-            cursor.close()
+            finally:
+                cursor.close()
 
     def _sql(self, conn: Connection) -> str:
         return self.sqlite if conn.dialect.name == "sqlite" else self.postgresql
@@ -292,6 +312,7 @@ class DriverSelect:
                     driver, libpq, [values[name] for name in names]
                 ).fetchall()
             except pg_statements.Unsupported:
+                pg_statements.flush(driver)
                 found = driver.execute(sql, values).fetchall()
         return [self.row._make(r) for r in found]
 
@@ -319,7 +340,8 @@ class TableWriter:
     ``DriverStatement``): the mobile hot paths write persons, installations and audit rows
     on every call, and building ``insert(...).values(**values)`` cost more than running it.
 
-    One statement per set of columns, built on first use. Values are bound as SQLAlchemy's
+    One statement per set of columns, built on first use; in a pipelined transaction the
+    writes are queued (``DriverStatement.send``). Values are bound as SQLAlchemy's
     column types would bind them: JSON as its text (``None`` as JSON ``null``, as
     SQLAlchemy's ``JSON`` does), datetimes as text on SQLite.
     """
@@ -345,17 +367,17 @@ class TableWriter:
         columns = tuple(rows[0])
         params = [self._params(conn, columns, row) for row in rows]
         if len(params) == 1:
-            self._statement("insert", columns).run(conn, params[0])
+            self._statement("insert", columns).send(conn, params[0])
         elif conn.dialect.name != "sqlite" and len(params) <= _MULTI_ROW_VALUES:
             flat = [value for row in params for value in row]
-            self._statement("insert", columns, len(params)).run(conn, flat)
+            self._statement("insert", columns, len(params)).send(conn, flat)
         else:
             self._statement("insert", columns).run_many(conn, params)
 
     def update(self, conn: Connection, key_value: Any, **values: Any) -> None:
         columns = tuple(values)
         params = self._params(conn, columns, values)
-        self._statement("update", columns).run(conn, [*params, key_value])
+        self._statement("update", columns).send(conn, [*params, key_value])
 
     def _params(self, conn: Connection, columns: tuple[str, ...], row: dict[str, Any]) -> list:
         sqlite = conn.dialect.name == "sqlite"
@@ -470,20 +492,40 @@ class Database:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, pipelined: bool = False) -> Iterator[Connection]:
         """A write transaction: committed when the block ends, rolled back on any error.
 
         The connection is one kept from an earlier write when there is one: checking a
         connection out of SQLAlchemy's pool and back (events, reset, a new ``Connection``)
         cost about 170 µs a transaction, a sixth of a one-event request (docs/performance.md).
+
+        ``pipelined`` (PostgreSQL; the mobile calls): statements sent with
+        ``DriverStatement.send`` are queued and travel together, the last of them with the
+        ``COMMIT`` (``audience.pg_statements``). Only for units of work where any failing
+        statement fails the whole transaction (no savepoint catching one) and SQL runs only
+        through ``DriverStatement``, ``DriverSelect``, ``TableWriter`` and SQLAlchemy.
         """
         with self._writer_turn():
             conn = self._take_writer()
             try:
-                with conn.begin():
-                    yield conn
+                if pipelined and not self.is_sqlite:
+                    with conn.begin():
+                        yield from self._pipelined(conn)
+                else:
+                    with conn.begin():
+                        yield conn
             finally:
                 self._keep_writer(conn)
+
+    def _pipelined(self, conn: Connection) -> Iterator[Connection]:
+        driver: Any = conn.connection.driver_connection
+        pg_statements.open_pipeline(driver)
+        try:
+            yield conn
+            with driver_errors(conn, "COMMIT"):
+                pg_statements.commit(driver)
+        finally:
+            pg_statements.close_pipeline(driver)
 
     def _take_writer(self) -> Connection:
         try:
@@ -552,15 +594,18 @@ class Database:
     def _writer_turn(self) -> AbstractContextManager[None]:
         return self._writers.turn() if self._writers is not None else nullcontext()
 
-    def write_retrying(self, work: Callable[[Connection], T], attempts: int = 8) -> T:
+    def write_retrying(
+        self, work: Callable[[Connection], T], attempts: int = 8, pipelined: bool = False
+    ) -> T:
         """Run ``work`` in a write transaction, again from the start if a concurrent one won a
         unique value first (PostgreSQL aborts the transaction on the violation), ``work`` saw
         a concurrent change, or PostgreSQL chose it as a deadlock or serialization victim
         (after a short random pause, so the two do not collide again); the last failure
-        propagates."""
+        propagates. ``pipelined``: see :meth:`write` (a queued write's failure is raised
+        inside the unit of work, so it is retried the same way)."""
         for attempt in range(attempts):
             try:
-                with self.write() as conn:
+                with self.write(pipelined) as conn:
                     return work(conn)
             except (IntegrityError, ConcurrentChange):
                 if attempt == attempts - 1:

@@ -48,10 +48,11 @@ def _definition_rows(rows: list[Any]) -> list[DefinitionRow]:
 
 
 def find_definitions(conn: Connection, definition_ids: Collection[str]) -> list[DefinitionRow]:
-    """(id, active, property types) of the definitions of one batch, in one query."""
+    """(id, active, property types) of the definitions of one batch, in one query (in a
+    pipelined transaction, with what was queued before it)."""
     if not definition_ids:
         return []
-    return _definition_rows(_find_definitions.run(conn, (_list_param(definition_ids),)))
+    return _definition_rows(_find_definitions.send(conn, (_list_param(definition_ids),)).fetchall())
 
 
 def insert_definition(conn: Connection, **values: object) -> None:
@@ -112,11 +113,16 @@ def read_for_batch(
     other's ids. (Sending the three to PostgreSQL in one psycopg pipeline saved a round trip
     but stalled now and then: p99 65 -> 160 ms for batches.)
     """
-    installation = key_of(FIND_KEY_FOR_UPDATE.run(conn, (push_registration_id,)).fetchall())
+    # Both sent before either is read: in a pipelined transaction they travel together
+    # (PostgreSQL runs them in order, the lookup after the lock).
+    locked = FIND_KEY_FOR_UPDATE.send(conn, (push_registration_id,))
     if not event_ids:
-        return BatchReads(installation, find_definitions(conn, definition_ids), set())
+        definitions = find_definitions(conn, definition_ids)
+        return BatchReads(key_of(locked.fetchall()), definitions, set())
     params = (_list_param(definition_ids), push_registration_id, _list_param(event_ids))
-    found = _definitions_and_event_ids.run(conn, params).fetchall()
+    answer = _definitions_and_event_ids.send(conn, params)
+    installation = key_of(locked.fetchall())
+    found = answer.fetchall()
     definitions = _definition_rows([row[1:] for row in found if row[0] == "d"])
     stored = {row[1] for row in found if row[0] == "e"}
     return BatchReads(installation, definitions, stored)
@@ -165,7 +171,7 @@ def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         return
     times = ("occurred_at", "received_at")
     records = [row | {name: row[name].isoformat() for name in times} for row in rows]
-    _INSERT.run(conn, (json.dumps(records),))
+    _INSERT.send(conn, (json.dumps(records),))
 
 
 _LAST_ROWID = DriverStatement("SELECT last_insert_rowid()")

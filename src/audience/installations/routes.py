@@ -40,7 +40,7 @@ async def register_installation(request: Request) -> JSONResponse:
 
 def _register(db: Database, authorization: str | None, raw: bytes) -> dict[str, Any]:
     fields = mobile_inputs(db, authorization, lambda: parse_body(InstallationCreate, raw).sent())
-    with db.write() as conn:
+    with db.write(pipelined=True) as conn:
         configuration.preload(conn)
         app = mobile_app_in(conn, db, authorization)
         return service.installation_to_api(service.register(conn, app, fields))
@@ -79,7 +79,7 @@ def _update(
     db: Database, authorization: str | None, push_registration_id: str, raw: bytes
 ) -> dict[str, Any]:
     fields = mobile_inputs(db, authorization, lambda: parse_body(InstallationUpdate, raw).sent())
-    with db.write() as conn:
+    with db.write(pipelined=True) as conn:
         configuration.preload(conn)
         row = service.authorised_installation(
             db,

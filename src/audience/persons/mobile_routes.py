@@ -215,7 +215,7 @@ def _personalize(
         protection.after_personalize(conn, app, person.id)
         return _mobile_person(conn, app, person, identities, live, tags)
 
-    return write_identities(db, work)
+    return write_identities(db, work, pipelined=True)
 
 
 @router.post("/depersonalize", **answers(Installation))
@@ -285,7 +285,7 @@ def _update_own_person(
             render=lambda updated: _mobile_person(conn, app, updated, live=live),
         )
 
-    return write_identities(db, work)
+    return write_identities(db, work, pipelined=True)
 
 
 @router.get("/person/installations", **answers(Page[Installation]))

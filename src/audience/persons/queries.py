@@ -71,7 +71,7 @@ _insert_tags = insert(person_tags)
 def insert_anonymous_person(conn: Connection, at: datetime) -> str:
     person_id = new_id()
     stamp = sqlite_time(at) if conn.dialect.name == "sqlite" else at
-    _INSERT_ANONYMOUS.run(conn, (person_id, stamp, stamp, False))
+    _INSERT_ANONYMOUS.send(conn, (person_id, stamp, stamp, False))
     return person_id
 
 

@@ -44,10 +44,11 @@ router = APIRouter(tags=["persons"])
 T = TypeVar("T")
 
 
-def write_identities(db: Database, work: Callable[[Connection], T]) -> T:
-    """A write that may claim identity values: a lost race answers 409, never 500."""
+def write_identities(db: Database, work: Callable[[Connection], T], pipelined: bool = False) -> T:
+    """A write that may claim identity values: a lost race answers 409, never 500
+    (``pipelined``: the mobile calls, see ``Database.write``)."""
     try:
-        return db.write_retrying(work)
+        return db.write_retrying(work, pipelined=pipelined)
     except (IntegrityError, ConcurrentChange):
         raise service.identity_taken(
             "An identity in the request belongs to another person"

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Select, bindparam, select
 
 from audience import configuration
 from audience.clock import utcnow
-from audience.db import DriverSelect, DriverStatement
+from audience.db import DriverStatement
 from audience.events.standard import SEGMENT_ENTERED, SEGMENT_LEFT, record_person_event
 from audience.observability import SEGMENT_EVALUATIONS
 from audience.persons.queries import profile_ids
@@ -60,9 +60,9 @@ configuration.part(
     "SELECT id, CAST(updated_at AS TEXT) AS value FROM segments",
 )
 # Built once: on the ingestion hot path building a statement costs more than running it.
-_LOCK_PERSON = DriverSelect(
-    select(persons.c.id).where(persons.c.id == bindparam("person_id")).with_for_update()
-)
+# Sent, not awaited (``DriverStatement.send``): in a pipelined transaction the lock travels
+# with the read that follows it.
+_LOCK_PERSON = DriverStatement("SELECT id FROM persons WHERE id = ? FOR UPDATE")
 
 
 def _versions(conn: Connection) -> Versions:
@@ -190,7 +190,7 @@ def refresh_person(
     now = now or utcnow()
     # Serialise concurrent refreshes of one person (PostgreSQL; SQLite writers are serial).
     if conn.dialect.name != "sqlite":
-        _LOCK_PERSON.rows(conn, person_id=person_id)
+        _LOCK_PERSON.send(conn, (person_id,))
     plan = _person_statement(conn, versions, selected)
     SEGMENT_EVALUATIONS.labels("person").inc(len(plan.keys))
     params = {"person_id": person_id, PROFILE_IDS: profile_ids(conn, person_id)}
