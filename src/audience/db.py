@@ -199,6 +199,10 @@ def driver_errors(conn: Connection, sql: str) -> Iterator[None]:
         ) from exc
 
 
+# ``pg_statements.execute`` or ``.send``: (psycopg connection, ``$n`` SQL, values) -> rows.
+_LibpqCall = Callable[[Any, str, Sequence[Any]], "pg_statements.Result"]
+
+
 class DriverStatement:
     """One hot-path statement run straight on the DB-API connection under a SQLAlchemy
     ``Connection``, inside its transaction.
@@ -226,7 +230,7 @@ class DriverStatement:
         rows are read later (the answer's ``fetchall`` sends the queue)."""
         return self._run(conn, params, pg_statements.send)
 
-    def _run(self, conn: Connection, params: Sequence[Any], libpq: Any) -> Any:
+    def _run(self, conn: Connection, params: Sequence[Any], libpq: _LibpqCall) -> Any:
         sql = self._sql(conn)
         driver: Any = conn.connection.driver_connection
         with driver_errors(conn, sql):
