@@ -53,6 +53,8 @@ def get_person(conn: Connection, person_id: str, for_update: bool = False) -> Ro
 
 
 _STANDARD_API_NAMES = tuple((name, to_camel(name)) for name in STANDARD_FIELDS)
+# ``to_camel`` runs regular expressions: ~9 µs a field (timeit), on every changed field.
+_API_NAME = dict(_STANDARD_API_NAMES)
 
 
 def person_to_api(
@@ -113,7 +115,7 @@ def apply_changes(
             if name == "birthday":
                 _check_birthday(changes[name])
             values[name] = changes[name]
-            audit.record(row.id, to_camel(name), getattr(row, name), changes[name])
+            audit.record(row.id, _API_NAME[name], getattr(row, name), changes[name])
     if changes.get("custom_attributes"):
         current = row.custom_attributes or {}
         merged = apply_custom_attributes(conn, "person", current, changes["custom_attributes"])
