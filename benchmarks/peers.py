@@ -22,7 +22,11 @@ run as one process or a node ``cluster`` of ``--parse-workers`` processes. Audie
 its access log off the same way (``AUDIENCE_LOG_LEVEL=WARNING``: no line per request).
 
     .venv/bin/python benchmarks/peers.py --database-url postgresql+psycopg://u@host/bench \
-        --parse-database-url postgres://u@host/parse_bench [--audience-database-url sqlite]
+        --parse-database-url postgres://u@host/parse_bench [--audience-database-url sqlite] \
+        [--audience-only] [--seconds 20] [--only personalize,person_update]
+
+``--only`` runs the named operations and registration (the others need its installations;
+person updates need personalize's persons); the skipped ones report 0 requests/s.
 
 The last line printed is one JSON object: per operation ``{op}_per_s``, ``parse_{op}_per_s``,
 ``{op}_ratio`` (Audience ÷ Parse requests/s), p50/p99 of both, errors, server CPU ms per
