@@ -59,6 +59,10 @@ ADMIN_KEY = "ak_benchmark-admin-key"
 PARSE_VERSION = "9.10.0"
 PARSE_DIR = Path.home() / ".cache" / "audience-bench" / f"parse-server-{PARSE_VERSION}"
 OPERATIONS = ("register", "update", "personalize", "person_update", "event", "batch")
+# The figures of an operation not run (``--audience-only``'s Parse, ``--only``'s others).
+NOT_RUN: dict[str, Any] = {
+    "per_s": 0, "p50_ms": None, "p99_ms": None, "errors": None, "cpu_ms": None, "requests": 0,
+}
 
 PARSE_MAIN = """
 import cluster from 'node:cluster';
@@ -412,13 +416,11 @@ async def measure(target: Target, base_url: str, pid: int, args: argparse.Namesp
         lambda: target.register(next(counter)), registering,
     )
     installations = list(registered)
-    skipped = {"per_s": 0, "p50_ms": None, "p99_ms": None, "errors": None, "cpu_ms": None,
-               "requests": 0}
-
     async def run(op: str, connections: int, next_request, ok) -> None:
-        wanted = op in args.only
-        results[op] = await drive(base_url, pid, connections, args.seconds, next_request, ok) \
-            if wanted else dict(skipped)
+        if op not in args.only:
+            results[op] = dict(NOT_RUN)
+            return
+        results[op] = await drive(base_url, pid, connections, args.seconds, next_request, ok)
 
     await run("update", args.connections, on(target.update, installations), status_ok)
     # each installation personalized once, with a new user: never the idempotent repeat
@@ -469,8 +471,7 @@ def main() -> None:
         pass
 
     if args.audience_only:
-        parse = {op: {"per_s": 0, "p50_ms": None, "p99_ms": None, "errors": None,
-                      "cpu_ms": None} for op in OPERATIONS} | {"rss_mb": None}
+        parse = {op: dict(NOT_RUN) for op in OPERATIONS} | {"rss_mb": None}
     else:
         empty_parse_database(args.parse_database_url)
         with parse_server(args.parse_database_url, args.parse_workers) as (base_url, pid):
