@@ -38,7 +38,7 @@ from audience.memory import release_freed_memory
 
 T = TypeVar("T")
 
-# Once, before this process opens any connection (the module says why).
+# Once, before this process opens any connection (the module says why); True if it took.
 SQLITE_MEMORY_STATISTICS_OFF = sqlite_library.turn_off_memory_statistics()
 
 

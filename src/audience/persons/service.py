@@ -52,9 +52,9 @@ def get_person(conn: Connection, person_id: str, for_update: bool = False) -> Ro
     return row
 
 
-_STANDARD_API_NAMES = tuple((name, to_camel(name)) for name in STANDARD_FIELDS)
-# ``to_camel`` runs regular expressions: ~9 µs a field (timeit), on every changed field.
-_API_NAME = dict(_STANDARD_API_NAMES)
+# Standard fields and their API names, computed once: ``to_camel`` runs regular expressions
+# (~9 µs a field by timeit), and person updates name every changed field in the audit.
+_API_NAMES = {name: to_camel(name) for name in STANDARD_FIELDS}
 
 
 def person_to_api(
@@ -77,7 +77,7 @@ def person_to_api(
         "phones": identities["phone"],
         "emails": identities["email"],
     }
-    for name, api_name in _STANDARD_API_NAMES:
+    for name, api_name in _API_NAMES.items():
         body[api_name] = getattr(row, name)
     body["tags"] = tags
     body["customAttributes"] = row.custom_attributes or {}
@@ -115,7 +115,7 @@ def apply_changes(
             if name == "birthday":
                 _check_birthday(changes[name])
             values[name] = changes[name]
-            audit.record(row.id, _API_NAME[name], getattr(row, name), changes[name])
+            audit.record(row.id, _API_NAMES[name], getattr(row, name), changes[name])
     if changes.get("custom_attributes"):
         current = row.custom_attributes or {}
         merged = apply_custom_attributes(conn, "person", current, changes["custom_attributes"])
